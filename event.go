@@ -1,0 +1,142 @@
+package parley
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/json"
+	"time"
+)
+
+// Callback commands parley emits.
+const (
+	CommandC2CBeforeSendMsg  = "C2C.CallbackBeforeSendMsg"
+	CommandC2CAfterSendMsg   = "C2C.CallbackAfterSendMsg"
+	CommandC2CAfterWithdraw  = "C2C.CallbackAfterMsgWithDraw" // sic: capital D, as Tencent spells it
+	SendMsgSucceedInfo       = "send msg succeed"
+	UnreadMsgNumFailedSend   = -1
+	ForbidBeforeSendCallback = "ForbidBeforeSendMsgCallback"
+	ForbidAfterSendCallback  = "ForbidAfterSendMsgCallback"
+)
+
+// Commands lists every callback command parley can emit, in the order
+// `--callback-commands` documents them.
+var Commands = []string{
+	CommandC2CBeforeSendMsg,
+	CommandC2CAfterSendMsg,
+	CommandC2CAfterWithdraw,
+}
+
+// EventState is where an outbox event is in its life.
+type EventState string
+
+const (
+	EventPending   EventState = "pending"   // waiting for its first or next attempt
+	EventDelivered EventState = "delivered" // the receiver answered HTTP 200 with a JSON body
+	EventDead      EventState = "dead"      // every retry failed; kept for inspection and replay
+)
+
+// Event is one after-callback in the durable outbox. It is written in the
+// same transaction as the change that causes it; its Body is the exact JSON
+// the receiver gets, fixed at commit time.
+type Event struct {
+	// Seq is assigned by the store on insert: the outbox's commit order.
+	Seq int64
+	// ID is stable across attempts, so receivers can drop duplicates.
+	ID      string
+	Command string
+	// Conversation names the C2C pair or group the event belongs to, so
+	// deliveries can be ordered per conversation.
+	Conversation string
+	Body         []byte
+	Origin       Origin
+	CreatedAt    time.Time
+
+	State         EventState
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	DeliveredAt   time.Time
+}
+
+var eventIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewEventID returns "evt_" and 26 characters: 48 bits of milliseconds then
+// 80 random bits, so ids sort by creation time and never collide in practice.
+func NewEventID(now time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("parley: crypto/rand failed: " + err.Error()) // the OS is broken; nothing sane to do
+	}
+	return "evt_" + eventIDEncoding.EncodeToString(b[:])
+}
+
+// C2CConversation names the one-to-one conversation of a and b, the same
+// whichever way round they are given.
+func C2CConversation(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return "c2c:" + a + "\x00" + b
+}
+
+// IsCustomCallbackCode reports whether a before-send callback's ErrorCode is
+// in the range passed through to the sender.
+func IsCustomCallbackCode(code int) bool {
+	return code >= CallbackCustomMin && code <= CallbackCustomMax
+}
+
+// The webhook bodies. Field order and JSON types follow the seeds exactly;
+// golden tests hold them to it.
+
+// AfterSendMsg is the body of C2C.CallbackAfterSendMsg (seed 003).
+type AfterSendMsg struct {
+	CallbackCommand string          `json:"CallbackCommand"`
+	FromAccount     string          `json:"From_Account"`
+	ToAccount       string          `json:"To_Account"`
+	MsgSeq          uint32          `json:"MsgSeq"`
+	MsgRandom       uint32          `json:"MsgRandom"`
+	MsgTime         int64           `json:"MsgTime"`
+	MsgKey          string          `json:"MsgKey"`
+	OnlineOnlyFlag  int             `json:"OnlineOnlyFlag"`
+	SendMsgResult   int             `json:"SendMsgResult"`
+	ErrorInfo       string          `json:"ErrorInfo"`
+	UnreadMsgNum    int             `json:"UnreadMsgNum"`
+	MsgBody         json.RawMessage `json:"MsgBody"`
+	CloudCustomData string          `json:"CloudCustomData,omitempty"`
+}
+
+// BeforeSendMsg is the body of C2C.CallbackBeforeSendMsg: the after-send
+// body without the delivery outcome (spec 2.1).
+type BeforeSendMsg struct {
+	CallbackCommand string          `json:"CallbackCommand"`
+	FromAccount     string          `json:"From_Account"`
+	ToAccount       string          `json:"To_Account"`
+	MsgSeq          uint32          `json:"MsgSeq"`
+	MsgRandom       uint32          `json:"MsgRandom"`
+	MsgTime         int64           `json:"MsgTime"`
+	MsgKey          string          `json:"MsgKey"`
+	OnlineOnlyFlag  int             `json:"OnlineOnlyFlag"`
+	MsgBody         json.RawMessage `json:"MsgBody"`
+	CloudCustomData string          `json:"CloudCustomData,omitempty"`
+}
+
+// AfterMsgWithdraw is the body of C2C.CallbackAfterMsgWithDraw (seed 002).
+type AfterMsgWithdraw struct {
+	CallbackCommand string `json:"CallbackCommand"`
+	FromAccount     string `json:"From_Account"`
+	ToAccount       string `json:"To_Account"`
+	MsgKey          string `json:"MsgKey"`
+	UnreadMsgNum    int    `json:"UnreadMsgNum"`
+}
+
+// CallbackReply is what an app backend answers to a callback. Before-send
+// callbacks act on ErrorCode and may replace MsgBody and CloudCustomData.
+type CallbackReply struct {
+	ActionStatus    string          `json:"ActionStatus"`
+	ErrorCode       int             `json:"ErrorCode"`
+	ErrorInfo       string          `json:"ErrorInfo"`
+	MsgBody         json.RawMessage `json:"MsgBody,omitempty"`
+	CloudCustomData *string         `json:"CloudCustomData,omitempty"`
+}
