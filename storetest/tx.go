@@ -1,0 +1,391 @@
+package storetest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley"
+)
+
+var errBoom = errors.New("boom")
+
+func txTests() []storeTest {
+	return []storeTest{
+		{"CommitIsVisible", testTxCommit},
+		{"ErrorRollsBackAndIsReturned", testTxRollback},
+		{"ErrorRollsBackOnlyItsOwnChanges", testTxRollbackConcurrent},
+		{"ConcurrentCallsAllCommit", testTxConcurrent},
+		{"ReadsSeeOwnWrites", testTxReadsOwnWrites},
+		{"CancelledContextWritesNothing", testTxCancelled},
+	}
+}
+
+// writeAll makes one change of every kind, named after tag.
+func writeAll(ctx context.Context, q parley.Querier, tag string) (*parley.Message, *parley.Event, error) {
+	if _, err := q.AccountUpsert(ctx, parley.Account{UserID: "user-" + tag, Nick: tag, CreatedAt: t0()}); err != nil {
+		return nil, nil, fmt.Errorf("AccountUpsert: %w", err)
+	}
+	m := newMessage("from-"+tag, "to-"+tag, 1, 1000)
+	if err := q.MessageInsert(ctx, m); err != nil {
+		return nil, nil, fmt.Errorf("MessageInsert: %w", err)
+	}
+	if err := q.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: "to-" + tag, Peer: "from-" + tag, Delta: 1}); err != nil {
+		return nil, nil, fmt.Errorf("ConversationAddUnread: %w", err)
+	}
+	e := newEvent(tag, t0())
+	if err := q.EventInsert(ctx, e); err != nil {
+		return nil, nil, fmt.Errorf("EventInsert: %w", err)
+	}
+	return m, e, nil
+}
+
+// present reports which of writeAll(tag)'s changes are stored, as a
+// readable list; "" means none, "account message unread event" all.
+func present(t *testing.T, q parley.Querier, tag string, m *parley.Message, e *parley.Event) string {
+	t.Helper()
+	ctx := t.Context()
+	var found []string
+	accounts, err := q.AccountGetMany(ctx, []string{"user-" + tag})
+	if err != nil {
+		t.Fatalf("AccountGetMany: %v", err)
+	}
+	if len(accounts) > 0 {
+		found = append(found, "account")
+	}
+	switch _, err := q.MessageGetByKey(ctx, parley.MessageGetByKeyParams{From: m.From, To: m.To, MsgKey: m.MsgKey}); {
+	case err == nil:
+		found = append(found, "message")
+	case !errors.Is(err, parley.ErrNotFound):
+		t.Fatalf("MessageGetByKey: %v", err)
+	}
+	c, err := q.ConversationGet(ctx, "to-"+tag, "from-"+tag)
+	if err != nil {
+		t.Fatalf("ConversationGet: %v", err)
+	}
+	if c.Unread > 0 {
+		found = append(found, "unread")
+	}
+	switch _, err := q.EventGet(ctx, e.ID); {
+	case err == nil:
+		found = append(found, "event")
+	case !errors.Is(err, parley.ErrNotFound):
+		t.Fatalf("EventGet: %v", err)
+	}
+	return fmt.Sprint(found)
+}
+
+const allPresent = "[account message unread event]"
+
+func testTxCommit(t *testing.T, s parley.Store) {
+	ctx := t.Context()
+	var m *parley.Message
+	var e *parley.Event
+	err := s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		m, e, err = writeAll(ctx, tx, "a")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("InTx: %v", err)
+	}
+	if m.ID == 0 || e.Seq == 0 {
+		t.Errorf("after commit: message ID %d, event Seq %d; want both set", m.ID, e.Seq)
+	}
+	if got := present(t, s, "a", m, e); got != allPresent {
+		t.Fatalf("after commit, stored: %s; want %s", got, allPresent)
+	}
+	stored, err := s.EventGet(ctx, e.ID)
+	if err != nil {
+		t.Fatalf("EventGet: %v", err)
+	}
+	assertEvent(t, stored, e)
+
+	// A transaction that only reads commits too.
+	var n int
+	err = s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		n, err = tx.ConversationUnreadTotal(ctx, "to-a")
+		return err
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("read-only InTx: unread %d, err %v; want 1, nil", n, err)
+	}
+}
+
+func testTxRollback(t *testing.T, s parley.Store) {
+	ctx := t.Context()
+	// Rows that exist before: the failing transaction changes them, and
+	// the changes must go.
+	kept := insertMessage(t, s, newMessage("alice", "bob", 1, 1000))
+	keptEvent := insertEvent(t, s, newEvent("kept", t0()))
+	addUnread(t, s, "bob", "alice", 1)
+	if _, err := s.AccountUpsert(ctx, parley.Account{UserID: "alice", Nick: "Alice", CreatedAt: t0()}); err != nil {
+		t.Fatalf("AccountUpsert: %v", err)
+	}
+
+	var m *parley.Message
+	var e *parley.Event
+	ran := false
+	err := s.InTx(ctx, func(tx parley.Querier) error {
+		ran = true
+		var err error
+		if m, e, err = writeAll(ctx, tx, "a"); err != nil {
+			return err
+		}
+		if _, err := tx.AccountUpsert(ctx, parley.Account{UserID: "alice", Nick: "Changed", CreatedAt: t0()}); err != nil {
+			return err
+		}
+		if err := tx.MessageRecall(ctx, kept.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ConversationMarkRead(ctx, parley.ConversationMarkReadParams{Owner: "bob", Peer: "alice", ReadTime: 5000}); err != nil {
+			return err
+		}
+		if _, err := tx.EventClaimDue(ctx, parley.EventClaimDueParams{Now: t0(), LeaseUntil: t0().Add(time.Hour), Limit: 10}); err != nil {
+			return err
+		}
+		if err := tx.EventMarkDelivered(ctx, parley.EventMarkDeliveredParams{IDs: []string{keptEvent.ID}, At: t0()}); err != nil {
+			return err
+		}
+		if _, err := tx.AccountDelete(ctx, "alice"); err != nil {
+			return err
+		}
+		return fmt.Errorf("wrapped: %w", errBoom)
+	})
+	if !ran {
+		t.Fatalf("fn did not run")
+	}
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("InTx = %v, want the fn's error", err)
+	}
+	if got := present(t, s, "a", m, e); got != "[]" {
+		t.Errorf("after rollback, stored: %s; want nothing", got)
+	}
+	assertAccounts(t, s, []string{"alice"}, []parley.Account{{UserID: "alice", Nick: "Alice", CreatedAt: t0()}})
+	got, err := s.MessageGetByKey(ctx, parley.MessageGetByKeyParams{From: "alice", To: "bob", MsgKey: kept.MsgKey})
+	if err != nil {
+		t.Fatalf("MessageGetByKey: %v", err)
+	}
+	assertMessage(t, got, kept)
+	assertConversation(t, s, "bob", "alice", parley.Conversation{Owner: "bob", Peer: "alice", Unread: 1})
+	assertEvent(t, getEvent(t, s, keptEvent.ID), keptEvent)
+	// The claim was rolled back with the rest: the event is not leased.
+	assertClaim(t, s, t0(), 10, keptEvent)
+}
+
+func testTxRollbackConcurrent(t *testing.T, s parley.Store) {
+	const n = 100
+	ctx := t.Context()
+	msgs := make([]*parley.Message, n)
+	events := make([]*parley.Event, n)
+	fnErrs := make([]error, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.InTx(ctx, func(tx parley.Querier) error {
+				m, e, err := writeAll(ctx, tx, fmt.Sprint(i))
+				if err != nil {
+					return err
+				}
+				msgs[i], events[i] = m, e
+				if i%2 == 1 {
+					fnErrs[i] = fmt.Errorf("tx %d: %w", i, errBoom)
+					return fnErrs[i]
+				}
+				return nil
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	for i := range n {
+		if msgs[i] == nil {
+			t.Fatalf("tx %d: fn did not finish its writes; InTx returned %v", i, errs[i])
+		}
+		got := present(t, s, fmt.Sprint(i), msgs[i], events[i])
+		if i%2 == 1 {
+			if !errors.Is(errs[i], fnErrs[i]) {
+				t.Errorf("tx %d: InTx = %v, want its own fn's error %v", i, errs[i], fnErrs[i])
+			}
+			if got != "[]" {
+				t.Errorf("tx %d failed but stored: %s", i, got)
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("tx %d: InTx = %v, want nil", i, errs[i])
+		}
+		if got != allPresent {
+			t.Errorf("tx %d committed but stored: %s; want %s", i, got, allPresent)
+		}
+	}
+}
+
+func testTxConcurrent(t *testing.T, s parley.Store) {
+	const n = 200
+	ctx := t.Context()
+	msgs := make([]*parley.Message, n)
+	events := make([]*parley.Event, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.InTx(ctx, func(tx parley.Querier) error {
+				var err error
+				msgs[i], events[i], err = writeAll(ctx, tx, fmt.Sprint(i))
+				if err != nil {
+					return err
+				}
+				// Every transaction also bumps one shared counter: no
+				// increment may be lost.
+				return tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: "shared", Peer: "counter", Delta: 1})
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	seqs := make(map[int64]int)
+	ids := make(map[int64]int)
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("tx %d: InTx = %v", i, errs[i])
+		}
+		if got := present(t, s, fmt.Sprint(i), msgs[i], events[i]); got != allPresent {
+			t.Errorf("tx %d: stored %s; want %s", i, got, allPresent)
+		}
+		if j, dup := seqs[events[i].Seq]; dup {
+			t.Errorf("tx %d and %d: both events have Seq %d", j, i, events[i].Seq)
+		}
+		seqs[events[i].Seq] = i
+		if j, dup := ids[msgs[i].ID]; dup {
+			t.Errorf("tx %d and %d: both messages have ID %d", j, i, msgs[i].ID)
+		}
+		ids[msgs[i].ID] = i
+	}
+	assertConversation(t, s, "shared", "counter", parley.Conversation{Owner: "shared", Peer: "counter", Unread: n})
+
+	// The outbox lists them in Seq order, each once.
+	listed, err := s.EventList(ctx, parley.EventListParams{Limit: n + 1})
+	if err != nil {
+		t.Fatalf("EventList: %v", err)
+	}
+	if len(listed) != n {
+		t.Fatalf("EventList: %d events, want %d", len(listed), n)
+	}
+	if !slices.IsSortedFunc(listed, func(a, b *parley.Event) int { return cmp.Compare(a.Seq, b.Seq) }) {
+		t.Errorf("EventList not in Seq order")
+	}
+}
+
+func testTxReadsOwnWrites(t *testing.T, s parley.Store) {
+	ctx := t.Context()
+	insertMessage(t, s, newMessage("bob", "alice", 1, 900))
+	addUnread(t, s, "alice", "carol", 2)
+
+	err := s.InTx(ctx, func(tx parley.Querier) error {
+		if _, err := tx.AccountUpsert(ctx, parley.Account{UserID: "alice", Nick: "A", CreatedAt: t0()}); err != nil {
+			return err
+		}
+		if got, err := tx.AccountGetMany(ctx, []string{"alice"}); err != nil || len(got) != 1 || got[0].Nick != "A" {
+			return fmt.Errorf("AccountGetMany in tx = %v, %v; want alice", got, err)
+		}
+
+		m := newMessage("bob", "alice", 2, 1000)
+		if err := tx.MessageInsert(ctx, m); err != nil {
+			return err
+		}
+		if got, err := tx.MessageGetByKey(ctx, parley.MessageGetByKeyParams{From: "bob", To: "alice", MsgKey: m.MsgKey}); err != nil || got.ID != m.ID {
+			return fmt.Errorf("MessageGetByKey in tx = %v, %v; want message %d", got, err, m.ID)
+		}
+		dup := parley.MessageGetDuplicateParams{From: "bob", To: "alice", MsgSeq: 2, MsgRandom: m.MsgRandom, BodyCRC: m.BodyCRC, Since: 1000}
+		if got, err := tx.MessageGetDuplicate(ctx, dup); err != nil || got.ID != m.ID {
+			return fmt.Errorf("MessageGetDuplicate in tx = %v, %v; want message %d", got, err, m.ID)
+		}
+		list, err := tx.MessageList(ctx, parley.MessageListParams{Owner: "alice", Peer: "bob", MinTime: 0, MaxTime: 2000, Limit: 10})
+		if err != nil || len(list) != 2 || list[0].ID != m.ID {
+			return fmt.Errorf("MessageList in tx = %d messages, %v; want 2, newest %d", len(list), err, m.ID)
+		}
+
+		if err := tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: "alice", Peer: "bob", Delta: 1}); err != nil {
+			return err
+		}
+		if n, err := tx.ConversationUnreadTotal(ctx, "alice"); err != nil || n != 3 {
+			return fmt.Errorf("ConversationUnreadTotal in tx = %d, %v; want 3", n, err)
+		}
+		if c, err := tx.ConversationMarkRead(ctx, parley.ConversationMarkReadParams{Owner: "alice", Peer: "bob", ReadTime: 950}); err != nil || c.Unread != 1 {
+			return fmt.Errorf("ConversationMarkRead in tx = %+v, %v; want the new message unread", c, err)
+		}
+		if c, err := tx.ConversationGet(ctx, "alice", "bob"); err != nil || c.ReadTime != 950 || c.Unread != 1 {
+			return fmt.Errorf("ConversationGet in tx = %+v, %v; want read time 950, unread 1", c, err)
+		}
+
+		e := newEvent("own", t0())
+		if err := tx.EventInsert(ctx, e); err != nil {
+			return err
+		}
+		if got, err := tx.EventGet(ctx, e.ID); err != nil || got.Seq != e.Seq {
+			return fmt.Errorf("EventGet in tx = %v, %v; want seq %d", got, err, e.Seq)
+		}
+		if at, ok, err := tx.EventNextDue(ctx); err != nil || !ok || !at.Equal(t0()) {
+			return fmt.Errorf("EventNextDue in tx = %v, %v, %v; want %v", at, ok, err, t0())
+		}
+		if es, err := tx.EventList(ctx, parley.EventListParams{}); err != nil || len(es) != 1 {
+			return fmt.Errorf("EventList in tx = %d events, %v; want 1", len(es), err)
+		}
+		if es, err := tx.EventClaimDue(ctx, parley.EventClaimDueParams{Now: t0(), LeaseUntil: t0().Add(30 * time.Second), Limit: 10}); err != nil || len(es) != 1 {
+			return fmt.Errorf("EventClaimDue in tx = %d events, %v; want 1", len(es), err)
+		}
+		if es, err := tx.EventClaimDue(ctx, parley.EventClaimDueParams{Now: t0(), LeaseUntil: t0().Add(30 * time.Second), Limit: 10}); err != nil || len(es) != 0 {
+			return fmt.Errorf("second EventClaimDue in tx = %d events, %v; want none, the first holds the lease", len(es), err)
+		}
+		if _, ok, err := tx.EventNextDue(ctx); err != nil || ok {
+			return fmt.Errorf("EventNextDue in tx after the claim: ok %v, %v; want none", ok, err)
+		}
+		if _, err := tx.AccountDelete(ctx, "alice"); err != nil {
+			return err
+		}
+		if c, err := tx.ConversationGet(ctx, "alice", "bob"); err != nil || c != (parley.Conversation{}) {
+			return fmt.Errorf("ConversationGet in tx after AccountDelete = %+v, %v; want zero", c, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("InTx: %v", err)
+	}
+}
+
+func testTxCancelled(t *testing.T, s parley.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var ran atomic.Bool
+	err := s.InTx(ctx, func(tx parley.Querier) error {
+		ran.Store(true)
+		_, _, err := writeAll(context.Background(), tx, "c")
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("InTx with a cancelled context = %v, want context.Canceled", err)
+	}
+	if ran.Load() {
+		t.Errorf("fn ran although the context was cancelled before the call")
+	}
+	// What writeAll(tx, "c") would have written.
+	m, e := newMessage("from-c", "to-c", 1, 1000), newEvent("c", t0())
+	if got := present(t, s, "c", m, e); got != "[]" {
+		t.Errorf("stored after a cancelled InTx: %s", got)
+	}
+}
