@@ -1,0 +1,234 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-im/parley"
+)
+
+const (
+	defaultTimeout = 2 * time.Second // spec 1.5: Tencent's timeout for every webhook
+	maxReplyBytes  = 64 << 10
+	userAgent      = "parley"
+	// errorSnippetBytes bounds how much of a bad reply is quoted in an error,
+	// so LastError stays readable in the outbox.
+	errorSnippetBytes = 128
+)
+
+// Sign is the webhook signature of spec 1.4: the lowercase hex SHA-256 of
+// the token immediately followed by the decimal request time. It is a plain
+// hash, not an HMAC, because that is what Tencent sends.
+func Sign(token string, requestTime int64) string {
+	h := sha256.New()
+	h.Write([]byte(token))
+	h.Write(strconv.AppendInt(nil, requestTime, 10))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// DefaultRetrySchedule is the wait before each retry of a failed
+// after-callback (spec decision 9.2): 5s, 5m, 30m, 2h, 5h, 10h, 10h. It
+// returns a new slice each time, so callers may change it.
+func DefaultRetrySchedule() []time.Duration {
+	return []time.Duration{
+		5 * time.Second,
+		5 * time.Minute,
+		30 * time.Minute,
+		2 * time.Hour,
+		5 * time.Hour,
+		10 * time.Hour,
+		10 * time.Hour,
+	}
+}
+
+// endpoint is the app backend as configured: where callbacks go and how
+// they are signed. Caller and Worker share it so that both kinds of
+// callback are the same request on the wire.
+type endpoint struct {
+	// prefix is the configured URL up to the value of CallbackCommand:
+	// "{url}?{its own query}&SdkAppid={id}&CallbackCommand=".
+	prefix string
+	token  string
+	client *http.Client
+	now    func() time.Time
+}
+
+func newEndpoint(rawURL, token string, sdkAppID uint64, client *http.Client, now func() time.Time) (endpoint, error) {
+	if rawURL == "" {
+		return endpoint{}, errors.New("URL is required")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return endpoint{}, fmt.Errorf("URL %q: %v", rawURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return endpoint{}, fmt.Errorf("URL %q: scheme must be http or https", rawURL)
+	}
+	if u.Host == "" {
+		return endpoint{}, fmt.Errorf("URL %q: no host", rawURL)
+	}
+	if sdkAppID == 0 {
+		return endpoint{}, errors.New("SDKAppID is required: receivers check SdkAppid against their own")
+	}
+	query := u.RawQuery
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	var b strings.Builder
+	b.WriteString(u.String())
+	b.WriteByte('?')
+	if query != "" {
+		b.WriteString(query)
+		b.WriteByte('&')
+	}
+	b.WriteString("SdkAppid=")
+	b.WriteString(strconv.FormatUint(sdkAppID, 10))
+	b.WriteString("&CallbackCommand=")
+	if now == nil {
+		now = time.Now
+	}
+	return endpoint{prefix: b.String(), token: token, client: client, now: now}, nil
+}
+
+// callback is one request to the app backend.
+type callback struct {
+	command string
+	body    []byte
+	origin  parley.Origin
+	eventID string
+	attempt int // 1-based; 0 leaves out X-Parley-Attempt (before-callbacks are never retried)
+}
+
+// url is the request URL: the configured one with the callback's query
+// parameters appended, in the order Tencent documents them (spec 1.2).
+func (e *endpoint) url(cb *callback) string {
+	var b strings.Builder
+	b.Grow(len(e.prefix) + len(cb.command) + 160)
+	b.WriteString(e.prefix)
+	b.WriteString(url.QueryEscape(cb.command))
+	b.WriteString("&contenttype=json&ClientIP=")
+	b.WriteString(url.QueryEscape(cb.origin.ClientIP))
+	b.WriteString("&OptPlatform=")
+	b.WriteString(url.QueryEscape(cb.origin.OptPlatform))
+	if e.token != "" {
+		t := e.now().Unix()
+		b.WriteString("&Sign=")
+		b.WriteString(Sign(e.token, t))
+		b.WriteString("&RequestTime=")
+		b.WriteString(strconv.FormatInt(t, 10))
+	}
+	return b.String()
+}
+
+var replyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// post makes one attempt at cb, bounded by timeout. It succeeds only when
+// the receiver answers HTTP 200 with a JSON body (spec 1.3). decode, if not
+// nil, is given that body and may reject it; the slice is only valid during
+// the call.
+//
+// Errors never contain the request URL: it carries Sign.
+func (e *endpoint) post(ctx context.Context, timeout time.Duration, cb *callback, decode func([]byte) error) error {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := e.do(actx, cb, decode)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("callback canceled: %w", ctx.Err())
+	}
+	if errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("callback timed out after %v", timeout)
+	}
+	return err
+}
+
+func (e *endpoint) do(ctx context.Context, cb *callback, decode func([]byte) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url(cb), bytes.NewReader(cb.body))
+	if err != nil {
+		return fmt.Errorf("callback request: %v", stripURL(err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("X-Parley-Event-Id", cb.eventID)
+	if cb.attempt > 0 {
+		req.Header.Set("X-Parley-Attempt", strconv.Itoa(cb.attempt))
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("callback request failed: %v", stripURL(err))
+	}
+	defer resp.Body.Close()
+
+	// Reading the whole (bounded) body, even of a failure, lets the
+	// connection be reused.
+	buf := replyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxReplyBytes+bytes.MinRead {
+			replyBuffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxReplyBytes+1)); err != nil {
+		return fmt.Errorf("callback reply: reading body after HTTP %d: %v", resp.StatusCode, stripURL(err))
+	}
+	reply := buf.Bytes()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("callback answered HTTP %d, want 200: %s", resp.StatusCode, snippet(reply))
+	}
+	if len(reply) > maxReplyBytes {
+		return fmt.Errorf("callback reply is larger than %d bytes", maxReplyBytes)
+	}
+	if decode == nil {
+		if !json.Valid(reply) {
+			return fmt.Errorf("callback reply is not JSON: %s", snippet(reply))
+		}
+		return nil
+	}
+	if err := decode(reply); err != nil {
+		return fmt.Errorf("callback reply is not a JSON callback answer: %v: %s", err, snippet(reply))
+	}
+	return nil
+}
+
+// stripURL drops the *url.Error wrapper net/http puts around transport
+// errors, whose message holds the full URL and so the Sign of the request.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func snippet(b []byte) string {
+	if len(b) == 0 {
+		return "empty body"
+	}
+	if len(b) > errorSnippetBytes {
+		return strconv.Quote(string(b[:errorSnippetBytes])) + "..."
+	}
+	return strconv.Quote(string(b))
+}
+
+// newTransport is the keep-alive transport used when no Client is
+// configured: Tencent's webhooks use persistent connections (spec 1.1) and
+// the default of two idle connections per host would make every burst
+// redial.
+func newTransport(idlePerHost int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = idlePerHost
+	t.MaxIdleConns = max(t.MaxIdleConns, idlePerHost)
+	return t
+}
