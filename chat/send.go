@@ -1,0 +1,486 @@
+package chat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley"
+)
+
+// MaxBatchRecipients is the most recipients batchsendmsg takes.
+const MaxBatchRecipients = 500
+
+// SendC2C sends one message (openim/sendmsg).
+//
+// The steps, in order: the sender (default the App admin) and the
+// recipient must be imported; the body is validated; MsgTime, MsgKey and
+// MsgId are assigned; a duplicate of a message sent in the last 120 s is
+// answered with the original's identifiers and nothing else happens; the
+// before-send callback may allow, rewrite, block or drop the message; a
+// text matching a restricted word fails with 80001 (and an after-send event
+// saying so); otherwise the message, the recipient's unread count and the
+// after-send event commit in one transaction.
+//
+// Duplicates are found only among stored messages, so repeats of an
+// online-only or dropped message are not suppressed, and only when the
+// caller chose MsgSeq: a random MsgSeq cannot repeat a stored one.
+func (e *Engine) SendC2C(ctx context.Context, p SendParams) (SendResult, error) {
+	from := p.From
+	if from == "" {
+		from = e.admin
+	}
+	if err := e.requireAccounts(ctx, from, parley.ErrFromAccountInvalid, p.To, parley.ErrToAccountInvalid, true); err != nil {
+		return SendResult{}, err
+	}
+	body, err := parseMsgBody(p.Body)
+	if err != nil {
+		return SendResult{}, err
+	}
+	lifeTime, err := msgLifeTime(p.LifeTime)
+	if err != nil {
+		return SendResult{}, err
+	}
+	now := e.now()
+	m := e.newMessage(from, p.To, p.MsgSeq, p.MsgRandom, now.Unix(), body, p.CloudCustomData)
+	m.OnlineOnly = p.OnlineOnly || lifeTime == 0
+	m.SyncOtherMachine = p.SyncOtherMachine
+	m.LifeTime = lifeTime
+	m.NoUnread = p.NoUnread
+	m.NoLastMsg = p.NoLastMsg
+	m.WithMuteNotifications = p.WithMuteNotifications
+	m.SupportExtension = p.SupportExtension
+	m.NeedReadReceipt = p.NeedReadReceipt
+
+	dedup := p.MsgSeq != nil
+	dupKey := parley.MessageGetDuplicateParams{
+		From:      m.From,
+		To:        m.To,
+		MsgSeq:    m.MsgSeq,
+		MsgRandom: m.MsgRandom,
+		BodyCRC:   m.BodyCRC,
+		Since:     m.MsgTime - int64(parley.DuplicateWindow/time.Second),
+	}
+	if dedup {
+		orig, err := findDuplicate(ctx, e.store, dupKey)
+		if err != nil || orig != nil {
+			return resultOf(orig), err
+		}
+	}
+
+	texts := body.texts
+	if e.caller != nil && e.enabled(parley.CommandC2CBeforeSendMsg) && !p.ForbidBeforeCallback {
+		v, err := e.beforeSend(ctx, m, p.Origin)
+		if err != nil {
+			return SendResult{}, err
+		}
+		if v.drop {
+			return resultOf(m), nil
+		}
+		if v.texts != nil {
+			texts = v.texts
+		}
+	}
+	after := e.enabled(parley.CommandC2CAfterSendMsg) && !p.ForbidAfterCallback
+
+	if e.isRestricted(texts) {
+		failed := parley.NewError(parley.ErrSensitiveText)
+		if after {
+			ev, err := afterSendEvent(m, failed.Code, failed.Info, parley.UnreadMsgNumFailedSend, p.Origin, now)
+			if err != nil {
+				return SendResult{}, err
+			}
+			if err := e.store.InTx(ctx, func(tx parley.Querier) error { return tx.EventInsert(ctx, ev) }); err != nil {
+				return SendResult{}, fmt.Errorf("chat: enqueue the after-send event: %w", err)
+			}
+			e.notify(1)
+		}
+		return SendResult{}, failed
+	}
+
+	var orig *parley.Message
+	events := 0
+	err = e.store.InTx(ctx, func(tx parley.Querier) error {
+		orig, events = nil, 0
+		if dedup {
+			d, err := findDuplicate(ctx, tx, dupKey)
+			if err != nil || d != nil {
+				orig = d
+				return err
+			}
+		}
+		if err := deliver(ctx, tx, m); err != nil {
+			return err
+		}
+		if !after {
+			return nil
+		}
+		unread, err := tx.ConversationUnreadTotal(ctx, m.To)
+		if err != nil {
+			return fmt.Errorf("chat: count unread: %w", err)
+		}
+		ev, err := afterSendEvent(m, 0, parley.SendMsgSucceedInfo, unread, p.Origin, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.EventInsert(ctx, ev); err != nil {
+			return fmt.Errorf("chat: enqueue the after-send event: %w", err)
+		}
+		events = 1
+		return nil
+	})
+	if err != nil {
+		return SendResult{}, err
+	}
+	if orig != nil {
+		return resultOf(orig), nil
+	}
+	e.notify(events)
+	return resultOf(m), nil
+}
+
+// BatchSendC2C sends one message to many recipients (openim/batchsendmsg).
+// It makes no callback and enqueues no event. Every copy shares one MsgKey
+// and MsgId; recipients that are not imported are reported in Errors with
+// 70107 and the others get the message, all in one transaction.
+func (e *Engine) BatchSendC2C(ctx context.Context, p BatchSendParams) (BatchSendResult, error) {
+	switch {
+	case len(p.To) == 0:
+		return BatchSendResult{}, parley.NewError(parley.ErrBatchToEmpty)
+	case len(p.To) > MaxBatchRecipients:
+		return BatchSendResult{}, parley.Errorf(parley.ErrTooManyTargets, "%d recipients, more than %d", len(p.To), MaxBatchRecipients)
+	}
+	from := p.From
+	if from == "" {
+		from = e.admin
+	}
+	if err := ValidateUserID(from); err != nil {
+		return BatchSendResult{}, parley.Errorf(parley.ErrFromAccountInvalid, "sender: %s", err.(*parley.Error).Info)
+	}
+	body, err := parseMsgBody(p.Body)
+	if err != nil {
+		if pe := (*parley.Error)(nil); errors.As(err, &pe) && pe.Code == parley.ErrMsgBodyTooLarge {
+			return BatchSendResult{}, parley.Errorf(parley.ErrBatchBodyTooLarge, "%s", pe.Info)
+		}
+		return BatchSendResult{}, err
+	}
+	lifeTime, err := msgLifeTime(p.LifeTime)
+	if err != nil {
+		return BatchSendResult{}, err
+	}
+	if e.isRestricted(body.texts) {
+		return BatchSendResult{}, parley.NewError(parley.ErrSensitiveText)
+	}
+
+	var res BatchSendResult
+	ids := []string{from}
+	seen := map[string]bool{}
+	for _, to := range p.To {
+		if seen[to] {
+			continue
+		}
+		seen[to] = true
+		if ValidateUserID(to) != nil {
+			continue
+		}
+		ids = append(ids, to)
+	}
+	found, err := e.store.AccountGetMany(ctx, ids)
+	if err != nil {
+		return BatchSendResult{}, fmt.Errorf("chat: get accounts: %w", err)
+	}
+	imported := make(map[string]bool, len(found))
+	for _, a := range found {
+		imported[a.UserID] = true
+	}
+	if !imported[from] {
+		if from != e.admin {
+			return BatchSendResult{}, parley.Errorf(parley.ErrFromAccountInvalid, "sender %q is not imported", from)
+		}
+		if _, err := e.store.AccountUpsert(ctx, parley.Account{UserID: from, CreatedAt: e.now()}); err != nil {
+			return BatchSendResult{}, fmt.Errorf("chat: import the admin account: %w", err)
+		}
+	}
+
+	proto := e.newMessage(from, "", p.MsgSeq, p.MsgRandom, e.now().Unix(), body, p.CloudCustomData)
+	proto.OnlineOnly = lifeTime == 0
+	proto.SyncOtherMachine = p.SyncOtherMachine
+	proto.LifeTime = lifeTime
+	proto.NoUnread = p.NoUnread
+	proto.NoLastMsg = p.NoLastMsg
+	proto.NeedReadReceipt = p.NeedReadReceipt
+	proto.SupportExtension = p.SupportExtension
+	res.MsgKey, res.MsgID = proto.MsgKey, proto.MsgID
+
+	var msgs []*parley.Message
+	reported := map[string]bool{}
+	for _, to := range p.To {
+		if !imported[to] {
+			if !reported[to] {
+				reported[to] = true
+				res.Errors = append(res.Errors, BatchError{To: to, Code: parley.ErrAccountNotImported})
+			}
+			continue
+		}
+		if reported[to] {
+			continue
+		}
+		reported[to] = true
+		m := *proto
+		m.To = to
+		msgs = append(msgs, &m)
+	}
+	if len(msgs) == 0 {
+		return res, nil
+	}
+	err = e.store.InTx(ctx, func(tx parley.Querier) error {
+		for _, m := range msgs {
+			if err := deliver(ctx, tx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return BatchSendResult{}, err
+	}
+	return res, nil
+}
+
+// newMessage assigns a message its server-side identity. BodyCRC covers
+// the body as sent, before any callback rewrite, because that is what a
+// retry of the same request carries; it hashes the canonical form, so
+// whitespace and key order do not make a retry a new message.
+func (e *Engine) newMessage(from, to string, seq *uint32, random uint32, msgTime int64, body *msgBody, cloud string) *parley.Message {
+	s := e.rand()
+	if seq != nil {
+		s = *seq
+	}
+	return &parley.Message{
+		From:            from,
+		To:              to,
+		MsgSeq:          s,
+		MsgRandom:       random,
+		MsgTime:         msgTime,
+		MsgKey:          parley.MsgKey(s, random, msgTime),
+		MsgID:           e.msgID(msgTime, random),
+		Body:            body.compact,
+		CloudCustomData: cloud,
+		BodyCRC:         bodyCRC(body.canonical, cloud),
+	}
+}
+
+// msgID builds "{18 random digits}-{MsgTime}-{MsgRandom}", the shape of
+// Tencent's MsgId samples.
+func (e *Engine) msgID(msgTime int64, random uint32) string {
+	r := uint64(e.rand())<<32 | uint64(e.rand())
+	const lo, span = 100_000_000_000_000_000, 900_000_000_000_000_000
+	return fmt.Sprintf("%d-%d-%d", lo+r%span, msgTime, random)
+}
+
+func bodyCRC(body []byte, cloud string) uint32 {
+	h := crc32.NewIEEE()
+	h.Write(body)
+	h.Write([]byte(cloud))
+	return h.Sum32()
+}
+
+// msgLifeTime applies MsgLifeTime's rules: omitted is 7 days, longer is
+// clamped to 7 days, negative is an error.
+func msgLifeTime(lt *int) (int, error) {
+	switch {
+	case lt == nil:
+		return parley.DefaultLifeTime, nil
+	case *lt < 0:
+		return 0, parley.Errorf(parley.ErrMsgLifeTimeInvalid, "MsgLifeTime %d is negative", *lt)
+	case *lt > parley.MaxMsgLifeTime:
+		return parley.MaxMsgLifeTime, nil
+	}
+	return *lt, nil
+}
+
+func findDuplicate(ctx context.Context, q parley.Querier, key parley.MessageGetDuplicateParams) (*parley.Message, error) {
+	m, err := q.MessageGetDuplicate(ctx, key)
+	switch {
+	case err == nil:
+		return m, nil
+	case errors.Is(err, parley.ErrNotFound):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("chat: look for a duplicate: %w", err)
+}
+
+// deliver stores m for its recipient and counts it unread. Online-only
+// messages are neither stored nor counted. A message no newer than the
+// recipient's read time is not counted, as ConversationMarkRead would not
+// count it either.
+func deliver(ctx context.Context, tx parley.Querier, m *parley.Message) error {
+	if m.OnlineOnly {
+		return nil
+	}
+	if err := tx.MessageInsert(ctx, m); err != nil {
+		return fmt.Errorf("chat: store the message: %w", err)
+	}
+	if m.NoUnread {
+		return nil
+	}
+	conv, err := tx.ConversationGet(ctx, m.To, m.From)
+	if err != nil {
+		return fmt.Errorf("chat: get the conversation: %w", err)
+	}
+	if m.MsgTime <= conv.ReadTime {
+		return nil
+	}
+	if err := tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: m.To, Peer: m.From, Delta: 1}); err != nil {
+		return fmt.Errorf("chat: count unread: %w", err)
+	}
+	return nil
+}
+
+func resultOf(m *parley.Message) SendResult {
+	if m == nil {
+		return SendResult{}
+	}
+	return SendResult{MsgTime: m.MsgTime, MsgKey: m.MsgKey, MsgID: m.MsgID}
+}
+
+// verdict is what the before-send callback decided beyond allow.
+type verdict struct {
+	drop  bool
+	texts []string // the rewritten body's texts; nil if not rewritten
+}
+
+// beforeSend makes the C2C before-send callback and applies its answer to
+// m. An error is the sender's answer: blocked, passed through or, under
+// the reject policy, 80003.
+func (e *Engine) beforeSend(ctx context.Context, m *parley.Message, origin parley.Origin) (verdict, error) {
+	req, err := marshal(parley.BeforeSendMsg{
+		CallbackCommand: parley.CommandC2CBeforeSendMsg,
+		FromAccount:     m.From,
+		ToAccount:       m.To,
+		MsgSeq:          m.MsgSeq,
+		MsgRandom:       m.MsgRandom,
+		MsgTime:         m.MsgTime,
+		MsgKey:          m.MsgKey,
+		OnlineOnlyFlag:  boolInt(m.OnlineOnly),
+		MsgBody:         m.Body,
+		CloudCustomData: m.CloudCustomData,
+	})
+	if err != nil {
+		return verdict{}, err
+	}
+	failed := func(reason string) (verdict, error) {
+		if e.reject {
+			return verdict{}, parley.Errorf(parley.ErrBeforeCallbackFailed, "%s (%s)", parley.ErrorText(parley.ErrBeforeCallbackFailed), reason)
+		}
+		return verdict{}, nil
+	}
+	reply, err := e.caller.Call(ctx, parley.CommandC2CBeforeSendMsg, req, origin)
+	if err != nil {
+		return failed(err.Error())
+	}
+	switch code := reply.ErrorCode; {
+	case code == 0:
+		var v verdict
+		if raw := bytes.TrimSpace(reply.MsgBody); len(raw) > 0 && string(raw) != "null" {
+			b, err := parseMsgBody(raw)
+			if err != nil {
+				return failed("the reply's MsgBody is invalid: " + err.(*parley.Error).Info)
+			}
+			m.Body = b.compact
+			v.texts = b.texts
+			if v.texts == nil {
+				v.texts = []string{}
+			}
+		}
+		if reply.CloudCustomData != nil {
+			m.CloudCustomData = *reply.CloudCustomData
+		}
+		return v, nil
+	case code == 1:
+		return verdict{}, parley.NewError(parley.ErrBlockedByCallback)
+	case code == 2:
+		return verdict{drop: true}, nil
+	case parley.IsCustomCallbackCode(code):
+		info := reply.ErrorInfo
+		if info == "" {
+			info = parley.ErrorText(parley.ErrBlockedByCallback)
+		}
+		return verdict{}, &parley.Error{Code: code, Info: info}
+	default:
+		return failed(fmt.Sprintf("undocumented ErrorCode %d", code))
+	}
+}
+
+func (e *Engine) isRestricted(texts []string) bool {
+	if len(e.restricted) == 0 {
+		return false
+	}
+	for _, t := range texts {
+		t = strings.ToLower(t)
+		for _, w := range e.restricted {
+			if strings.Contains(t, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func afterSendEvent(m *parley.Message, result int, info string, unread int, origin parley.Origin, now time.Time) (*parley.Event, error) {
+	body, err := marshal(parley.AfterSendMsg{
+		CallbackCommand: parley.CommandC2CAfterSendMsg,
+		FromAccount:     m.From,
+		ToAccount:       m.To,
+		MsgSeq:          m.MsgSeq,
+		MsgRandom:       m.MsgRandom,
+		MsgTime:         m.MsgTime,
+		MsgKey:          m.MsgKey,
+		OnlineOnlyFlag:  boolInt(m.OnlineOnly),
+		SendMsgResult:   result,
+		ErrorInfo:       info,
+		UnreadMsgNum:    unread,
+		MsgBody:         m.Body,
+		CloudCustomData: m.CloudCustomData,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newEvent(parley.CommandC2CAfterSendMsg, m.From, m.To, body, origin, now), nil
+}
+
+func newEvent(command, from, to string, body []byte, origin parley.Origin, now time.Time) *parley.Event {
+	return &parley.Event{
+		ID:           parley.NewEventID(now),
+		Command:      command,
+		Conversation: parley.C2CConversation(from, to),
+		Body:         body,
+		Origin:       origin,
+		CreatedAt:    now,
+		State:        parley.EventPending,
+	}
+}
+
+// marshal encodes a webhook body without HTML escaping, so the MsgBody in
+// it is byte for byte the stored one.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("chat: encode webhook body: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
