@@ -1,0 +1,346 @@
+// Package restapi is parley's Tencent-compatible server REST surface:
+// POST /v4/{service}/{command}?sdkappid=&identifier=&usersig=&random=&contenttype=json,
+// called by an app backend as the App admin.
+//
+// Every answer is HTTP 200 with a JSON body that starts with Tencent's
+// envelope, {"ActionStatus","ErrorInfo","ErrorCode"} in that order, followed
+// by the command's own fields. Errors become answers in exactly one place
+// (answerFor): a *parley.Error gives its code and Info, anything else is
+// 91000 and its cause is logged, never sent.
+//
+// Request bodies are decoded one level deep and every field's JSON type is
+// checked by hand, so a wrongly typed field gets the code Tencent gives that
+// field (90005 for MsgRandom, 90031 for SyncOtherMachine, ...). Integers
+// must be JSON integers; a number sent as a string is rejected (spec
+// decision 9.9). Unknown fields are ignored.
+package restapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley"
+	"github.com/parley-im/parley/chat"
+)
+
+// Engine is what the REST surface needs of the chat engine; *chat.Engine
+// implements it.
+type Engine interface {
+	AccountImport(ctx context.Context, a parley.Account) error
+	AccountImportMany(ctx context.Context, accounts []parley.Account) (failed []string, err error)
+	AccountDelete(ctx context.Context, ids []string) ([]chat.AccountResult, error)
+	AccountCheck(ctx context.Context, ids []string) ([]chat.AccountStatus, error)
+	SendC2C(ctx context.Context, p chat.SendParams) (chat.SendResult, error)
+	BatchSendC2C(ctx context.Context, p chat.BatchSendParams) (chat.BatchSendResult, error)
+	Roam(ctx context.Context, p chat.RoamParams) (chat.RoamResult, error)
+	Recall(ctx context.Context, p chat.RecallParams) error
+	SetRead(ctx context.Context, p chat.SetReadParams) error
+	Unread(ctx context.Context, p chat.UnreadParams) (chat.UnreadResult, error)
+}
+
+const (
+	// DefaultMaxBodyBytes is the body cap when Config.MaxBodyBytes is zero.
+	DefaultMaxBodyBytes = 1 << 20
+	// MaxSendBodyBytes caps the raw request of sendmsg and batchsendmsg:
+	// a MsgBody may hold 12 KB of content, which JSON escaping can grow
+	// several times, and nothing legitimate is larger.
+	MaxSendBodyBytes = 64 << 10
+	// DefaultUserSigCacheSize is the number of verified UserSigs kept when
+	// Config.UserSigCacheSize is zero.
+	DefaultUserSigCacheSize = 1024
+)
+
+// Config configures a Handler.
+type Config struct {
+	// Engine runs the commands. Required.
+	Engine Engine
+	// SDKAppID, SecretKey and Admin identify the app: requests must carry
+	// this sdkappid and a UserSig for the Admin signed with SecretKey.
+	// All required.
+	SDKAppID  uint64
+	SecretKey string
+	Admin     string
+	// MaxBodyBytes caps request bodies. Zero means 1 MiB. sendmsg and
+	// batchsendmsg are capped at MaxSendBodyBytes (or this, if smaller).
+	MaxBodyBytes int64
+	// UserSigCacheSize bounds the cache of verified UserSigs, which spares
+	// steady traffic a zlib inflate and an HMAC per request. Zero means
+	// DefaultUserSigCacheSize; negative turns the cache off.
+	UserSigCacheSize int
+	// Now is the clock UserSig expiry is checked against. Nil means
+	// time.Now.
+	Now func() time.Time
+	// Logger receives one debug line per request, a warning per failed
+	// request and the cause of every internal error. Nil discards.
+	Logger *slog.Logger
+}
+
+// Handler serves the REST API. It is safe for concurrent use.
+type Handler struct {
+	engine       Engine
+	sdkAppID     uint64
+	secretKey    string
+	admin        string
+	maxBodyBytes int64
+	now          func() time.Time
+	log          *slog.Logger
+	sigs         *sigCache
+	routes       map[string]route
+}
+
+// route is one service/command.
+type route struct {
+	service string
+	// limit is the body cap in bytes.
+	limit int64
+	// badJSON is the code for an empty or unparsable body: openim uses its
+	// own 90001, the other services the generic 60003.
+	badJSON int
+	serve   func(h *Handler, c *call) (any, error)
+}
+
+// call is one decoded request as an endpoint sees it.
+type call struct {
+	ctx    context.Context
+	f      fields
+	origin parley.Origin
+}
+
+// New validates cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	var problems []string
+	if cfg.Engine == nil {
+		problems = append(problems, "Engine is required")
+	}
+	if cfg.SDKAppID == 0 {
+		problems = append(problems, "SDKAppID is required")
+	}
+	if cfg.SecretKey == "" {
+		problems = append(problems, "SecretKey is required")
+	}
+	if cfg.Admin == "" {
+		problems = append(problems, "Admin is required")
+	} else if err := chat.ValidateUserID(cfg.Admin); err != nil {
+		problems = append(problems, fmt.Sprintf("Admin %q is not a valid UserID", cfg.Admin))
+	}
+	if cfg.MaxBodyBytes < 0 {
+		problems = append(problems, fmt.Sprintf("MaxBodyBytes must not be negative, got %d", cfg.MaxBodyBytes))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("restapi: invalid config: %s", strings.Join(problems, "; "))
+	}
+
+	h := &Handler{
+		engine:       cfg.Engine,
+		sdkAppID:     cfg.SDKAppID,
+		secretKey:    cfg.SecretKey,
+		admin:        cfg.Admin,
+		maxBodyBytes: cfg.MaxBodyBytes,
+		now:          cfg.Now,
+		log:          cfg.Logger,
+	}
+	if h.maxBodyBytes == 0 {
+		h.maxBodyBytes = DefaultMaxBodyBytes
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	switch size := cfg.UserSigCacheSize; {
+	case size == 0:
+		h.sigs = newSigCache(DefaultUserSigCacheSize)
+	case size > 0:
+		h.sigs = newSigCache(size)
+	}
+	h.routes = h.buildRoutes()
+	return h, nil
+}
+
+func (h *Handler) buildRoutes() map[string]route {
+	sendLimit := min(h.maxBodyBytes, MaxSendBodyBytes)
+	account := func(fn func(*Handler, *call) (any, error)) route {
+		return route{service: "im_open_login_svc", limit: h.maxBodyBytes, badJSON: parley.ErrBodyJSON, serve: fn}
+	}
+	openim := func(limit int64, fn func(*Handler, *call) (any, error)) route {
+		return route{service: "openim", limit: limit, badJSON: parley.ErrJSONParse, serve: fn}
+	}
+	return map[string]route{
+		"im_open_login_svc/account_import":      account((*Handler).accountImport),
+		"im_open_login_svc/multiaccount_import": account((*Handler).multiAccountImport),
+		"im_open_login_svc/account_delete":      account((*Handler).accountDelete),
+		"im_open_login_svc/account_check":       account((*Handler).accountCheck),
+		"openim/sendmsg":                        openim(sendLimit, (*Handler).sendMsg),
+		"openim/batchsendmsg":                   openim(sendLimit, (*Handler).batchSendMsg),
+		"openim/admin_getroammsg":               openim(h.maxBodyBytes, (*Handler).getRoamMsg),
+		"openim/admin_msgwithdraw":              openim(h.maxBodyBytes, (*Handler).msgWithdraw),
+		"openim/admin_set_msg_read":             openim(h.maxBodyBytes, (*Handler).setMsgRead),
+		"openim/get_c2c_unread_msg_num":         openim(h.maxBodyBytes, (*Handler).unreadMsgNum),
+	}
+}
+
+// ServeHTTP answers one REST call. It never writes anything but HTTP 200
+// and an envelope.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	resource := strings.TrimPrefix(r.URL.Path, "/v4/")
+	var (
+		result any
+		err    error
+	)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+			}
+		}()
+		result, err = h.serve(r, resource)
+	}()
+	code, info := h.answerFor(err, resource)
+	if h.writeAnswer(w, code, info, result) != nil {
+		// The connection is gone; there is no one left to tell.
+		return
+	}
+	level := slog.LevelDebug
+	if code != 0 {
+		level = slog.LevelWarn
+	}
+	if h.log.Enabled(r.Context(), level) {
+		h.log.Log(r.Context(), level, "restapi request",
+			"resource", resource, "code", code, "info", info,
+			"remote", r.RemoteAddr, "duration", time.Since(start))
+	}
+}
+
+func (h *Handler) serve(r *http.Request, resource string) (any, error) {
+	if r.Method != http.MethodPost {
+		return nil, parley.Errorf(parley.ErrHTTPParse, "method %s not allowed: the REST API accepts POST only", r.Method)
+	}
+	rt, ok := h.routes[resource]
+	if !ok || !strings.HasPrefix(r.URL.Path, "/v4/") {
+		return nil, parley.Errorf(parley.ErrBadResource, "invalid service or command in URL: %q", r.URL.Path)
+	}
+	if err := h.authenticate(r); err != nil {
+		return nil, err
+	}
+	body, err := readBody(r, rt.limit)
+	if err != nil {
+		return nil, err
+	}
+	f, ok := decodeObject(body)
+	if !ok {
+		return nil, parley.NewError(rt.badJSON)
+	}
+	return rt.serve(h, &call{ctx: r.Context(), f: f, origin: originOf(r)})
+}
+
+// readBody reads at most limit bytes of the body; a longer body is 93000.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	tooLong := parley.Errorf(parley.ErrJSONTooLong, "request body exceeds the limit of %d bytes", limit)
+	if r.ContentLength > limit {
+		return nil, tooLong
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, parley.Errorf(parley.ErrHTTPParse, "cannot read the request body: %v", err)
+	}
+	if n > limit {
+		return nil, tooLong
+	}
+	return buf.Bytes(), nil
+}
+
+// originOf says where a REST call came from for the webhooks it causes:
+// the direct peer's address (no proxy headers are trusted, decision 9.8)
+// and the RESTAPI platform.
+func originOf(r *http.Request) parley.Origin {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return parley.Origin{ClientIP: host, OptPlatform: parley.OptPlatformREST}
+}
+
+// answerFor is the one table from errors to answers.
+func (h *Handler) answerFor(err error, resource string) (code int, info string) {
+	if err == nil {
+		return 0, ""
+	}
+	var pe *parley.Error
+	if errors.As(err, &pe) && pe.Code != 0 {
+		info = pe.Info
+		if info == "" {
+			info = parley.ErrorText(pe.Code)
+		}
+		return pe.Code, info
+	}
+	h.log.Error("restapi internal error", "resource", resource, "err", err)
+	return parley.ErrInternal, parley.ErrorText(parley.ErrInternal)
+}
+
+// writeAnswer writes the envelope in Tencent's key order, then the fields
+// of result (a struct or nil) after it. A failed answer carries the
+// envelope only.
+func (h *Handler) writeAnswer(w http.ResponseWriter, code int, info string, result any) error {
+	var buf bytes.Buffer
+	buf.Grow(256)
+	status := "OK"
+	if code != 0 {
+		status = "FAIL"
+		result = nil
+	}
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep message text byte for byte as sent
+	buf.WriteString(`{"ActionStatus":"`)
+	buf.WriteString(status)
+	buf.WriteString(`","ErrorInfo":`)
+	if err := enc.Encode(info); err != nil {
+		return err
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
+	buf.WriteString(`,"ErrorCode":`)
+	buf.WriteString(strconv.Itoa(code))
+	if result != nil {
+		mark := buf.Len()
+		if err := enc.Encode(result); err != nil {
+			h.log.Error("restapi cannot encode answer", "err", err)
+			buf.Truncate(0)
+			return h.writeAnswer(w, parley.ErrInternal, parley.ErrorText(parley.ErrInternal), nil)
+		}
+		fieldsJSON := bytes.TrimSpace(buf.Bytes()[mark:])
+		// fieldsJSON is "{...}": splice its members after the envelope.
+		members := bytes.TrimSpace(fieldsJSON[1 : len(fieldsJSON)-1])
+		tail := append([]byte(nil), members...)
+		buf.Truncate(mark)
+		if len(tail) > 0 {
+			buf.WriteByte(',')
+			buf.Write(tail)
+		}
+	}
+	buf.WriteByte('}')
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
