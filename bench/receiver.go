@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/parley-im/parley"
+)
+
+// okReply is the answer Tencent's docs give for a handled callback; to a
+// before-send callback it means "allow".
+const okReply = `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`
+
+// httpServer is a real HTTP server on its own listener.
+type httpServer struct {
+	srv *http.Server
+	url string
+}
+
+func startHTTP(addr string, h http.Handler) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &httpServer{
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
+		url: "http://" + ln.Addr().String(),
+	}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+func (s *httpServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s.srv.Shutdown(ctx) != nil {
+		s.srv.Close()
+	}
+}
+
+// startBaseline starts the bare handler of the baseline phase: it reads the
+// body and answers a fixed sendmsg reply, the least any server can do.
+func startBaseline() (*httpServer, error) {
+	reply := []byte(`{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"MsgTime":1,"MsgKey":"1_1_1"}`)
+	s, err := startHTTP("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(reply)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("bench: baseline server: %w", err)
+	}
+	return s, nil
+}
+
+// receiver is the webhook receiver: it times the first receipt of every
+// C2C.CallbackAfterSendMsg by MsgKey and counts event ids seen twice.
+type receiver struct {
+	*httpServer
+
+	mu       sync.Mutex
+	received map[string]time.Time // MsgKey → first receipt
+	events   map[string]struct{}  // X-Parley-Event-Id values seen
+	dups     int
+	total    int
+}
+
+func startReceiver(addr string) (*receiver, error) {
+	r := &receiver{received: map[string]time.Time{}, events: map[string]struct{}{}}
+	s, err := startHTTP(addr, r)
+	if err != nil {
+		return nil, fmt.Errorf("bench: webhook receiver: %w", err)
+	}
+	r.httpServer = s
+	return r, nil
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	at := time.Now()
+	body, _ := io.ReadAll(req.Body)
+	var ev struct {
+		CallbackCommand string
+		MsgKey          string
+	}
+	json.Unmarshal(body, &ev) // a body that does not parse just records nothing
+	id := req.Header.Get("X-Parley-Event-Id")
+
+	r.mu.Lock()
+	r.total++
+	if id != "" {
+		if _, seen := r.events[id]; seen {
+			r.dups++
+		} else {
+			r.events[id] = struct{}{}
+		}
+	}
+	if ev.CallbackCommand == parley.CommandC2CAfterSendMsg && ev.MsgKey != "" {
+		if _, ok := r.received[ev.MsgKey]; !ok {
+			r.received[ev.MsgKey] = at
+		}
+	}
+	r.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, okReply)
+}
+
+// counts returns how many webhook requests arrived and how many of them
+// repeated an event id.
+func (r *receiver) counts() (total, duplicates int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total, r.dups
+}
+
+// waitFor polls until the after-send webhook of every ack has arrived or
+// timeout passes, and returns the receipt time of each that did. Running
+// out of time is not an error: the caller reports what arrived.
+func (r *receiver) waitFor(ctx context.Context, acks []ack, timeout time.Duration) (map[string]time.Time, error) {
+	got := make(map[string]time.Time, len(acks))
+	pending := make([]string, len(acks))
+	for i, a := range acks {
+		pending[i] = a.msgKey
+	}
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r.mu.Lock()
+		rest := pending[:0]
+		for _, k := range pending {
+			if at, ok := r.received[k]; ok {
+				got[k] = at
+			} else {
+				rest = append(rest, k)
+			}
+		}
+		r.mu.Unlock()
+		pending = rest
+		if len(pending) == 0 || time.Now().After(deadline) {
+			return got, nil
+		}
+		select {
+		case <-ctx.Done():
+			return got, errors.Join(errors.New("bench: waiting for webhooks"), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley"
+	"github.com/parley-im/parley/delivery"
+	"github.com/parley-im/parley/server"
+	"github.com/parley-im/parley/usersig"
+)
+
+// shutdownTimeout bounds the graceful shutdown after SIGINT or SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+// serveConfig is everything `parley serve` can be told.
+type serveConfig struct {
+	config           string
+	addr             string
+	data             string
+	sdkappid         uint64
+	secretKey        string
+	admin            string
+	callbackURL      urlValue
+	callbackToken    string
+	callbackTimeout  time.Duration
+	callbackCommands commandsValue
+	beforeSendPolicy policyValue
+	restrictedWords  string
+	retrySchedule    scheduleValue
+	logLevel         slog.Level
+}
+
+// serveDefaults are the default texts of flags whose zero value means
+// "look elsewhere".
+func serveDefaults() map[string]string {
+	return map[string]string{
+		"sdkappid":   "from app.json, generated on first start",
+		"secret-key": "from app.json, generated on first start",
+		"admin":      "from app.json, " + parley.DefaultAdminName,
+		"log-level":  "info",
+	}
+}
+
+// newServeFlags defines the serve flags on a new FlagSet writing to w.
+func newServeFlags(w io.Writer) (*flag.FlagSet, *serveConfig) {
+	c := &serveConfig{retrySchedule: scheduleValue{list: delivery.DefaultRetrySchedule()}}
+	fs := flag.NewFlagSet("parley serve", flag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.StringVar(&c.config, "config", "", "read settings from `FILE` (name = value lines)")
+	fs.StringVar(&c.addr, "addr", server.DefaultAddr, "`HOST:PORT` to listen on; port 0 picks a free port")
+	fs.StringVar(&c.data, "data", server.DefaultDataDir, "data `DIR`: app.json and the SQLite database parley.db; created if missing")
+	fs.Uint64Var(&c.sdkappid, "sdkappid", 0, "`ID`: SDKAppID to answer for instead of the generated one")
+	fs.StringVar(&c.secretKey, "secret-key", "", "`KEY` that UserSigs are signed with, instead of the generated one")
+	fs.StringVar(&c.admin, "admin", "", "App admin `USERID`: the identifier REST calls must be signed as")
+	fs.Var(&c.callbackURL, "callback-url", "webhook `URL` (http or https) of your app backend; empty switches callbacks off")
+	fs.StringVar(&c.callbackToken, "callback-token", "", "webhook authentication `TOKEN`: adds Sign and RequestTime to every webhook")
+	fs.DurationVar(&c.callbackTimeout, "callback-timeout", server.DefaultCallbackTimeout, "`DURATION` each webhook attempt may take")
+	fs.Var(&c.callbackCommands, "callback-commands", "`LIST` of callbacks switched on, comma-separated, or all or none: "+strings.Join(parley.Commands, ", "))
+	fs.Var(&c.beforeSendPolicy, "before-send-policy", "`POLICY` when C2C.CallbackBeforeSendMsg fails or times out: deliver the message, or reject it with 80003")
+	fs.StringVar(&c.restrictedWords, "restricted-words", "", "`FILE` of restricted words, one word or phrase a line (blank lines and # comments skipped); a text message containing one is not delivered (80001)")
+	fs.Var(&c.retrySchedule, "retry-schedule", "`LIST` of waits before each retry of a failed after-callback, comma-separated; empty means no retries")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "`LEVEL` of logging: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprint(w, `Usage: parley serve [flags]
+
+Runs the parley server until SIGINT or SIGTERM, then shuts down gracefully.
+
+Every flag can also be set with the environment variable shown, or in a
+config file (--config FILE or PARLEY_CONFIG) as "name = value" lines, e.g.
+"callback-url = http://127.0.0.1:9000/hook"; # starts a comment line. A flag
+beats the environment, which beats the file, which beats the default.
+
+Flags:
+`)
+		printFlags(w, fs, serveSettings(), serveDefaults())
+	}
+	return fs, c
+}
+
+// serveSettings names the serve flags that may come from the environment
+// and the config file: all but --config itself.
+func serveSettings() map[string]bool {
+	fs, _ := newServeFlags(io.Discard)
+	names := make(map[string]bool)
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != "config" {
+			names[f.Name] = true
+		}
+	})
+	return names
+}
+
+// loadServeConfig resolves the serve configuration from args, env and the
+// config file.
+func loadServeConfig(args []string, env lookupEnv, w io.Writer) (*serveConfig, error) {
+	fs, c := newServeFlags(w)
+	if err := configure(fs, args, env, serveSettings()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// options turns the configuration into server.Options, reading the
+// restricted-words file.
+func (c *serveConfig) options(logger *slog.Logger) (server.Options, error) {
+	opts := server.Options{
+		Addr:             c.addr,
+		DataDir:          c.data,
+		App:              server.App{SDKAppID: c.sdkappid, SecretKey: c.secretKey, Admin: c.admin},
+		CallbackURL:      c.callbackURL.s,
+		CallbackToken:    c.callbackToken,
+		CallbackTimeout:  c.callbackTimeout,
+		CallbackCommands: c.callbackCommands.list,
+		BeforeSendPolicy: c.beforeSendPolicy.String(),
+		RetrySchedule:    c.retrySchedule.list,
+		Logger:           logger,
+	}
+	if c.restrictedWords != "" {
+		words, err := readWordList(c.restrictedWords)
+		if err != nil {
+			return server.Options{}, fmt.Errorf("restricted words: %w", err)
+		}
+		opts.RestrictedWords = words
+	}
+	return opts, nil
+}
+
+func runServe(ctx context.Context, args []string, env lookupEnv, stderr io.Writer) error {
+	c, err := loadServeConfig(args, env, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
+	opts, err := c.options(log)
+	if err != nil {
+		return err
+	}
+
+	// Resolve the app here rather than in server.New so the first start can
+	// say that it generated one.
+	app := opts.App
+	if app.SDKAppID == 0 || app.SecretKey == "" || app.Admin == "" {
+		stored, created, err := server.LoadOrCreateApp(opts.DataDir)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("generated a new app", "sdkappid", stored.SDKAppID, "admin", stored.Admin, "file", filepath.Join(opts.DataDir, server.AppFile))
+		}
+		if app.SDKAppID == 0 {
+			app.SDKAppID = stored.SDKAppID
+		}
+		if app.SecretKey == "" {
+			app.SecretKey = stored.SecretKey
+		}
+		if app.Admin == "" {
+			app.Admin = stored.Admin
+		}
+		opts.App = app
+	}
+
+	srv, err := server.New(opts)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	base := clientURL(srv.Addr())
+	attrs := []any{"addr", srv.Addr(), "url", base, "sdkappid", app.SDKAppID, "admin", app.Admin, "data", opts.DataDir}
+	if opts.CallbackURL == "" {
+		attrs = append(attrs, "callbacks", "off (no --callback-url)")
+	} else {
+		attrs = append(attrs, "callback_url", opts.CallbackURL,
+			"callback_commands", c.callbackCommands.String(),
+			"before_send_policy", opts.BeforeSendPolicy,
+			"retry_schedule", c.retrySchedule.String())
+	}
+	log.Info("listening", attrs...)
+	if curl, err := importCurl(base, app); err == nil {
+		fmt.Fprintf(stderr, "\nImport an account (the admin UserSig in this command is valid for 24h):\n\n  %s\n\n", curl)
+	} else {
+		log.Warn("cannot sign the example command", "err", err)
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// clientURL is the base URL a local client reaches addr at: an unspecified
+// listen address (0.0.0.0, ::) is reached through loopback.
+func clientURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// importCurl is a ready-to-paste command that imports the account alice.
+func importCurl(base string, app server.App) (string, error) {
+	sig, err := usersig.Gen(usersig.GenParams{
+		SDKAppID:   app.SDKAppID,
+		Key:        app.SecretKey,
+		Identifier: app.Admin,
+		Expire:     int64((24 * time.Hour).Seconds()),
+	})
+	if err != nil {
+		return "", err
+	}
+	var r [4]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	// Built by hand: url.Values.Encode sorts the keys, and Tencent's
+	// documented order reads better.
+	query := "sdkappid=" + strconv.FormatUint(app.SDKAppID, 10) +
+		"&identifier=" + url.QueryEscape(app.Admin) +
+		"&usersig=" + url.QueryEscape(sig) +
+		"&random=" + strconv.FormatUint(uint64(binary.BigEndian.Uint32(r[:])), 10) +
+		"&contenttype=json"
+	return fmt.Sprintf(`curl -s -X POST '%s/v4/im_open_login_svc/account_import?%s' -d '{"UserID":"alice"}'`, base, query), nil
+}

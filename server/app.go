@@ -1,0 +1,145 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+
+	"github.com/parley-im/parley"
+)
+
+// AppFile is the name of the file in the data directory that keeps the
+// generated app, so a restart (and `parley usersig`) sees the same one.
+const AppFile = "app.json"
+
+// App is the Tencent-style application the server answers for: requests
+// must carry its SDKAppID and a UserSig signed with its SecretKey by Admin.
+type App struct {
+	SDKAppID  uint64 `json:"SDKAppID"`
+	SecretKey string `json:"SecretKey"`
+	Admin     string `json:"Admin"`
+}
+
+// LoadApp reads the app kept in dataDir. A missing file is an error that
+// matches fs.ErrNotExist.
+func LoadApp(dataDir string) (App, error) {
+	path := filepath.Join(dataDir, AppFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return App{}, err
+	}
+	var app App
+	if err := json.Unmarshal(b, &app); err != nil {
+		return App{}, fmt.Errorf("server: %s: %w", path, err)
+	}
+	if app.Admin == "" {
+		app.Admin = parley.DefaultAdminName
+	}
+	if app.SDKAppID == 0 || app.SecretKey == "" {
+		return App{}, fmt.Errorf("server: %s: SDKAppID and SecretKey must both be set", path)
+	}
+	return app, nil
+}
+
+// LoadOrCreateApp returns the app kept in dataDir, generating and saving a
+// new one on first start (created reports that). dataDir is created if
+// missing.
+//
+// The file is written to a temporary name and then hard-linked into place,
+// so a reader never sees half a file and two processes starting on the same
+// fresh directory agree on one app: the loser of the race loads the
+// winner's.
+func LoadOrCreateApp(dataDir string) (app App, created bool, err error) {
+	app, err = LoadApp(dataDir)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return app, false, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return App{}, false, fmt.Errorf("server: create data directory: %w", err)
+	}
+	app, err = newApp()
+	if err != nil {
+		return App{}, false, err
+	}
+	b, err := json.MarshalIndent(app, "", "  ")
+	if err != nil {
+		return App{}, false, err
+	}
+	b = append(b, '\n')
+
+	tmp, err := os.CreateTemp(dataDir, "."+AppFile+".*")
+	if err != nil {
+		return App{}, false, fmt.Errorf("server: write %s: %w", AppFile, err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName)
+	if err := writeAndSync(tmp, b); err != nil {
+		return App{}, false, fmt.Errorf("server: write %s: %w", AppFile, err)
+	}
+
+	path := filepath.Join(dataDir, AppFile)
+	if err := os.Link(tmpName, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			app, err := LoadApp(dataDir)
+			return app, false, err
+		}
+		// Some filesystems have no hard links; rename is still atomic,
+		// only the race between two first starts is lost.
+		if err := os.Rename(tmpName, path); err != nil {
+			return App{}, false, fmt.Errorf("server: write %s: %w", AppFile, err)
+		}
+	}
+	syncDir(dataDir)
+	return app, true, nil
+}
+
+func newApp() (App, error) {
+	// Tencent SDKAppIDs are ten digits starting 1400; ours start 14000 so
+	// they are recognisably parley's yet pass clients that check the shape.
+	n, err := rand.Int(rand.Reader, big.NewInt(100000))
+	if err != nil {
+		return App{}, fmt.Errorf("server: generate SDKAppID: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return App{}, fmt.Errorf("server: generate secret key: %w", err)
+	}
+	return App{
+		SDKAppID:  1400000000 + n.Uint64(),
+		SecretKey: hex.EncodeToString(key),
+		Admin:     parley.DefaultAdminName,
+	}, nil
+}
+
+func writeAndSync(f *os.File, b []byte) error {
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncDir makes the new directory entry durable. It is best effort: some
+// platforms cannot fsync a directory, and the file itself is already synced.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}

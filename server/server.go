@@ -1,0 +1,401 @@
+// Package server wires parley together: the SQLite store, the chat engine,
+// the webhook delivery worker and the REST handler, behind one http.Server.
+//
+// # Lifecycle
+//
+// New validates Options, creates the data directory, loads or generates the
+// app and opens the store; nothing listens yet. Start listens (port 0 works)
+// and starts the delivery worker; it returns once connections are accepted.
+// Shutdown stops accepting, lets in-flight requests finish, then stops the
+// delivery worker (events it had not delivered stay in the outbox for the
+// next start), then closes the store. Shutdown is idempotent and may be
+// called without Start.
+//
+// There is no package-level state: any number of servers can run in one
+// process, each with its own data directory.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-im/parley"
+	"github.com/parley-im/parley/chat"
+	"github.com/parley-im/parley/delivery"
+	"github.com/parley-im/parley/restapi"
+	"github.com/parley-im/parley/sqlite"
+)
+
+// Defaults of Options.
+const (
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultDataDir         = "./parley-data"
+	DefaultCallbackTimeout = 2 * time.Second
+	DBFile                 = "parley.db"
+)
+
+// Before-send policies: what sendmsg does when C2C.CallbackBeforeSendMsg
+// fails (timeout, non-200, unparsable or unknown answer).
+const (
+	PolicyDeliver = "deliver" // deliver the message anyway (Tencent's default)
+	PolicyReject  = "reject"  // refuse it with 80003
+)
+
+// Options configure a Server. Zero fields mean the documented default.
+type Options struct {
+	// Addr is the TCP address to listen on. "" means 127.0.0.1:8080; use
+	// "127.0.0.1:0" for a free port and read it back with Server.Addr.
+	Addr string
+	// DataDir holds app.json and parley.db. "" means ./parley-data. It is
+	// created if missing.
+	DataDir string
+	// App overrides the app kept in DataDir field by field: zero fields are
+	// taken from app.json, which is generated on first start.
+	App App
+
+	// CallbackURL is the app backend's webhook URL (http or https). ""
+	// switches every callback off: no before-send call, no outbox events.
+	CallbackURL string
+	// CallbackToken, when set, adds Sign and RequestTime to every webhook.
+	CallbackToken string
+	// CallbackTimeout bounds each webhook attempt. Zero means 2s.
+	CallbackTimeout time.Duration
+	// CallbackCommands lists the callback commands switched on. nil means
+	// all of parley.Commands; an empty non-nil slice means none.
+	CallbackCommands []string
+	// BeforeSendPolicy is "deliver" (the default when "") or "reject".
+	BeforeSendPolicy string
+	// RestrictedWords are words and phrases a text message may not contain.
+	RestrictedWords []string
+	// RetrySchedule is the wait before each retry of a failed
+	// after-callback. nil means delivery.DefaultRetrySchedule(); an empty
+	// non-nil slice means no retries.
+	RetrySchedule []time.Duration
+
+	// Logger receives the server's logs. nil discards them.
+	Logger *slog.Logger
+	// Now is the clock. nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is one parley server. Create it with New.
+type Server struct {
+	opts   Options
+	app    App
+	log    *slog.Logger
+	store  *sqlite.DB
+	worker *delivery.Worker // nil when callbacks are off
+	caller *delivery.Caller // nil when callbacks are off
+	http   *http.Server
+
+	addr atomic.Pointer[string] // set by Start; read without mu so Shutdown never blocks it
+
+	mu          sync.Mutex // serialises Start and Shutdown
+	started     bool
+	shutdown    bool
+	shutdownErr error
+	serveDone   chan struct{}
+}
+
+// New validates opts, creates the data directory, loads or generates the
+// app, opens the store and makes sure the admin account exists.
+func New(opts Options) (*Server, error) {
+	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: create data directory: %w", err)
+	}
+	app, err := resolveApp(opts.DataDir, opts.App)
+	if err != nil {
+		return nil, err
+	}
+	if err := chat.ValidateUserID(app.Admin); err != nil {
+		return nil, fmt.Errorf("server: admin identifier %q: %w", app.Admin, err)
+	}
+
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(opts.DataDir, DBFile), Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("server: open store: %w", err)
+	}
+	s := &Server{opts: opts, app: app, log: opts.Logger, store: store}
+	if err := s.build(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (o *Options) fill() error {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.CallbackTimeout == 0 {
+		o.CallbackTimeout = DefaultCallbackTimeout
+	}
+	if o.CallbackTimeout < 0 {
+		return fmt.Errorf("server: callback timeout %v is negative", o.CallbackTimeout)
+	}
+	if o.CallbackCommands == nil {
+		o.CallbackCommands = slices.Clone(parley.Commands)
+	}
+	for _, c := range o.CallbackCommands {
+		if !slices.Contains(parley.Commands, c) {
+			return fmt.Errorf("server: unknown callback command %q (known: %s)", c, strings.Join(parley.Commands, ", "))
+		}
+	}
+	switch o.BeforeSendPolicy {
+	case "":
+		o.BeforeSendPolicy = PolicyDeliver
+	case PolicyDeliver, PolicyReject:
+	default:
+		return fmt.Errorf("server: before-send policy %q: want %q or %q", o.BeforeSendPolicy, PolicyDeliver, PolicyReject)
+	}
+	if o.CallbackURL != "" {
+		if err := validateCallbackURL(o.CallbackURL); err != nil {
+			return err
+		}
+	}
+	for _, d := range o.RetrySchedule {
+		if d <= 0 {
+			return fmt.Errorf("server: retry schedule: %v is not a positive duration", d)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+func validateCallbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("server: callback URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("server: callback URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("server: callback URL %q has no host", raw)
+	}
+	return nil
+}
+
+// resolveApp fills the zero fields of override from app.json, generating
+// it only when something is missing.
+func resolveApp(dataDir string, override App) (App, error) {
+	app := override
+	if app.SDKAppID == 0 || app.SecretKey == "" || app.Admin == "" {
+		stored, _, err := LoadOrCreateApp(dataDir)
+		if err != nil {
+			return App{}, err
+		}
+		if app.SDKAppID == 0 {
+			app.SDKAppID = stored.SDKAppID
+		}
+		if app.SecretKey == "" {
+			app.SecretKey = stored.SecretKey
+		}
+		if app.Admin == "" {
+			app.Admin = stored.Admin
+		}
+	}
+	return app, nil
+}
+
+func (s *Server) build(ctx context.Context) error {
+	o := s.opts
+	existing, err := s.store.AccountGetMany(ctx, []string{s.app.Admin})
+	if err != nil {
+		return fmt.Errorf("server: look up admin account: %w", err)
+	}
+	if len(existing) == 0 {
+		// Only when missing: an upsert would wipe a Nick set by a later import.
+		if _, err := s.store.AccountUpsert(ctx, parley.Account{UserID: s.app.Admin, CreatedAt: o.Now()}); err != nil {
+			return fmt.Errorf("server: create admin account: %w", err)
+		}
+	}
+
+	cfg := chat.Config{
+		Store:                   s.store,
+		Admin:                   s.app.Admin,
+		RejectOnCallbackFailure: o.BeforeSendPolicy == PolicyReject,
+		RestrictedWords:         o.RestrictedWords,
+		Now:                     o.Now,
+	}
+	if o.CallbackURL != "" {
+		s.caller, err = delivery.NewCaller(delivery.CallerConfig{
+			URL:      o.CallbackURL,
+			Token:    o.CallbackToken,
+			SDKAppID: s.app.SDKAppID,
+			Timeout:  o.CallbackTimeout,
+			Now:      o.Now,
+		})
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		s.worker, err = delivery.NewWorker(delivery.WorkerConfig{
+			Store:         s.store,
+			URL:           o.CallbackURL,
+			Token:         o.CallbackToken,
+			SDKAppID:      s.app.SDKAppID,
+			Timeout:       o.CallbackTimeout,
+			RetrySchedule: o.RetrySchedule,
+			Now:           o.Now,
+			Logger:        o.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		enabled := make(map[string]bool, len(o.CallbackCommands))
+		for _, c := range o.CallbackCommands {
+			enabled[c] = true
+		}
+		cfg.Caller = s.caller
+		cfg.CallbackEnabled = func(command string) bool { return enabled[command] }
+		cfg.OnEvents = s.worker.Notify
+	}
+	engine, err := chat.New(cfg)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	api, err := restapi.New(restapi.Config{
+		Engine:    engine,
+		SDKAppID:  s.app.SDKAppID,
+		SecretKey: s.app.SecretKey,
+		Admin:     s.app.Admin,
+		Now:       o.Now,
+		Logger:    o.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	})
+	// Everything else goes to the REST handler, so even a wrong path gets
+	// a Tencent-style JSON answer rather than an HTML 404.
+	mux.Handle("/", api)
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A sendmsg may wait for the before-send callback.
+		WriteTimeout:   30*time.Second + o.CallbackTimeout,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// Start listens on Options.Addr, starts the delivery worker and serves in
+// the background. It returns once the listener accepts connections.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return errors.New("server: Start after Shutdown")
+	}
+	if s.started {
+		return errors.New("server: already started")
+	}
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.started = true
+	addr := ln.Addr().String()
+	s.addr.Store(&addr)
+	s.serveDone = make(chan struct{})
+	if s.worker != nil {
+		s.worker.Start()
+	}
+	go func() {
+		defer close(s.serveDone)
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "err", err)
+		}
+	}()
+	s.log.Debug("listening", "addr", addr)
+	return nil
+}
+
+// Addr is the address the server listens on, with the real port once
+// started; before Start it is Options.Addr.
+func (s *Server) Addr() string {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return s.opts.Addr
+}
+
+// URL is the server's base URL, e.g. http://127.0.0.1:8080.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// App is the app the server answers for.
+func (s *Server) App() App { return s.app }
+
+// DataDir is the data directory in use.
+func (s *Server) DataDir() string { return s.opts.DataDir }
+
+// Store is the server's store, for tests and admin tools.
+func (s *Server) Store() parley.Store { return s.store }
+
+// Shutdown stops the server: it stops accepting, waits for in-flight
+// requests, stops the delivery worker and closes the store. If ctx ends
+// first, remaining connections are dropped and the ctx error is returned;
+// the store is closed regardless. Later calls return the first call's
+// result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return s.shutdownErr
+	}
+	s.shutdown = true
+
+	var errs []error
+	if s.started {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: http: %w", err))
+			_ = s.http.Close()
+		}
+		<-s.serveDone
+	}
+	if s.worker != nil {
+		if err := s.worker.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: delivery: %w", err))
+		}
+	}
+	if s.caller != nil {
+		_ = s.caller.Close() // only drops idle connections; cannot fail
+	}
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("server: store: %w", err))
+	}
+	s.shutdownErr = errors.Join(errs...)
+	return s.shutdownErr
+}
