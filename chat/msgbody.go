@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"strconv"
@@ -94,18 +95,37 @@ func ValidateMsgBody(raw json.RawMessage) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(b.compact) > 0 && len(raw) > 0 && &b.compact[0] == &raw[0] {
+		// The input was compact already, so b.compact is the caller's
+		// own slice; the result has always been a slice of its own.
+		return bytes.Clone(b.compact), nil
+	}
 	return b.compact, nil
 }
 
 // msgBody is a validated MsgBody and what the engine needs from it.
 type msgBody struct {
+	// compact is the body as stored and emitted. When the input was
+	// already compact it is the input itself, not a copy.
 	compact json.RawMessage
-	// canonical is the body re-encoded with sorted keys: what the
-	// duplicate check hashes, so a retry that orders keys differently is
-	// still the same message.
-	canonical []byte
-	texts     []string // every TIMTextElem Text, nested relays included
-	size      int
+	tree    []any    // the decoded body, for crc
+	texts   []string // every TIMTextElem Text, nested relays included
+	size    int
+}
+
+// crc is the CRC-32 (IEEE) of the body re-encoded with sorted keys, then
+// cloud: what the duplicate check compares, so a retry that orders keys
+// differently is still the same message. The canonical form is
+// json.Encoder's (SetEscapeHTML(false)), newline included, which is what
+// earlier versions hashed and stored.
+func (b *msgBody) crc(cloud string) uint32 {
+	// Sized for the usual case, where the canonical form is as long as
+	// the compact one.
+	buf := make([]byte, 0, len(b.compact)+1+len(cloud))
+	buf = appendCanonical(buf, b.tree)
+	buf = append(buf, '\n')
+	buf = append(buf, cloud...)
+	return crc32.ChecksumIEEE(buf)
 }
 
 func parseMsgBody(raw json.RawMessage) (*msgBody, error) {
@@ -116,6 +136,41 @@ func parseMsgBody(raw json.RawMessage) (*msgBody, error) {
 	if !utf8.Valid(raw) {
 		return nil, parley.Errorf(parley.ErrMsgBodyInvalid, "MsgBody is not valid UTF-8")
 	}
+	v, compact, ok := parseJSON(raw)
+	if !ok {
+		// The fast parser gives up on anything unusual; json.Decoder
+		// decides, and words the error.
+		var err error
+		if v, err = decodeWithDecoder(raw); err != nil {
+			return nil, err
+		}
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, parley.Errorf(parley.ErrMsgBodyNotArray, "MsgBody is not an array")
+	}
+	b := &msgBody{tree: arr}
+	if err := b.elements("MsgBody", arr); err != nil {
+		return nil, err
+	}
+	if b.size > parley.MaxMsgBodyBytes {
+		return nil, parley.Errorf(parley.ErrMsgBodyTooLarge, "MsgBody is %d bytes, more than %d", b.size, parley.MaxMsgBodyBytes)
+	}
+	if compact {
+		b.compact = raw
+		return b, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, parley.Errorf(parley.ErrMsgBodyInvalid, "MsgBody is not valid JSON: %v", err)
+	}
+	b.compact = buf.Bytes()
+	return b, nil
+}
+
+// decodeWithDecoder decodes raw with decodeStrict: the reference the fast
+// parser follows, and the words of every syntax error.
+func decodeWithDecoder(raw json.RawMessage) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	v, err := decodeStrict(dec, 0)
@@ -125,30 +180,7 @@ func parseMsgBody(raw json.RawMessage) (*msgBody, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, parley.Errorf(parley.ErrMsgBodyInvalid, "MsgBody is not valid JSON: data after the array")
 	}
-	arr, ok := v.([]any)
-	if !ok {
-		return nil, parley.Errorf(parley.ErrMsgBodyNotArray, "MsgBody is not an array")
-	}
-	b := &msgBody{}
-	if err := b.elements("MsgBody", arr); err != nil {
-		return nil, err
-	}
-	if b.size > parley.MaxMsgBodyBytes {
-		return nil, parley.Errorf(parley.ErrMsgBodyTooLarge, "MsgBody is %d bytes, more than %d", b.size, parley.MaxMsgBodyBytes)
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, parley.Errorf(parley.ErrMsgBodyInvalid, "MsgBody is not valid JSON: %v", err)
-	}
-	b.compact = buf.Bytes()
-	var canon bytes.Buffer
-	enc := json.NewEncoder(&canon)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, parley.Errorf(parley.ErrMsgBodyInvalid, "MsgBody cannot be re-encoded: %v", err)
-	}
-	b.canonical = canon.Bytes()
-	return b, nil
+	return v, nil
 }
 
 // decodeStrict decodes one JSON value into []any, map[string]any, string,
@@ -218,7 +250,7 @@ func (b *msgBody) elements(path string, arr []any) error {
 	}
 	customs := 0
 	for i, v := range arr {
-		ep := fmt.Sprintf("%s[%d]", path, i)
+		ep := elemPath{path, i}
 		el, ok := v.(map[string]any)
 		if !ok {
 			return parley.Errorf(parley.ErrMsgBodyInvalid, "%s must be an object", ep)
@@ -237,7 +269,7 @@ func (b *msgBody) elements(path string, arr []any) error {
 			}
 			return parley.Errorf(parley.ErrMsgBodyInvalid, "%s.MsgContent must be an object", ep)
 		}
-		c := &fields{path: ep + ".MsgContent", obj: content, body: b}
+		c := &fields{at: elemPath{path, i}, name: ".MsgContent", obj: content, body: b}
 		switch mt {
 		case elemText:
 			if s, ok := c.str("Text", true); ok {
@@ -301,10 +333,31 @@ func (b *msgBody) elements(path string, arr []any) error {
 // fields checks the fields of one JSON object, keeping the first error so
 // each element's rules read as a flat list.
 type fields struct {
-	path string
+	// The object's path (e.g. MsgBody[1].MsgContent) is at followed by
+	// name. It is spelled out only for an error, so a valid body costs no
+	// strings.
+	at   elemPath
+	name string
 	obj  map[string]any
 	body *msgBody
 	err  error
+}
+
+func (c *fields) path() string {
+	if c.at.path == "" {
+		return c.name
+	}
+	return c.at.String() + c.name
+}
+
+// elemPath is path[index], spelled out only when printed.
+type elemPath struct {
+	path  string
+	index int
+}
+
+func (p elemPath) String() string {
+	return p.path + "[" + strconv.Itoa(p.index) + "]"
 }
 
 func (c *fields) fail(format string, args ...any) {
@@ -320,7 +373,7 @@ func (c *fields) get(name string, required bool) (any, bool) {
 	}
 	v, ok := c.obj[name]
 	if !ok && required {
-		c.fail("%s.%s is missing", c.path, name)
+		c.fail("%s.%s is missing", c.path(), name)
 	}
 	return v, ok
 }
@@ -332,7 +385,7 @@ func (c *fields) str(name string, required bool) (string, bool) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		c.fail("%s.%s must be a string", c.path, name)
+		c.fail("%s.%s must be a string", c.path(), name)
 	}
 	return s, ok
 }
@@ -343,7 +396,7 @@ func (c *fields) num(name string, required bool) {
 		return
 	}
 	if _, ok := v.(json.Number); !ok {
-		c.fail("%s.%s must be a number", c.path, name)
+		c.fail("%s.%s must be a number", c.path(), name)
 	}
 }
 
@@ -357,12 +410,12 @@ func (c *fields) integer(name string, required bool) (int64, bool) {
 	}
 	n, ok := v.(json.Number)
 	if !ok {
-		c.fail("%s.%s must be a number", c.path, name)
+		c.fail("%s.%s must be a number", c.path(), name)
 		return 0, false
 	}
 	i, ok := wholeNumber(n)
 	if !ok {
-		c.fail("%s.%s must be a non-negative integer", c.path, name)
+		c.fail("%s.%s must be a non-negative integer", c.path(), name)
 	}
 	return i, ok
 }
@@ -383,13 +436,13 @@ func (c *fields) oneOf(a, b string) {
 	_, okA := c.str(a, false)
 	_, okB := c.str(b, false)
 	if c.err == nil && !okA && !okB {
-		c.fail("%s needs %s or %s", c.path, a, b)
+		c.fail("%s needs %s or %s", c.path(), a, b)
 	}
 }
 
 func (c *fields) downloadFlag(name string) {
 	if f, ok := c.integer(name, false); ok && f != 2 {
-		c.fail("%s.%s must be 2", c.path, name)
+		c.fail("%s.%s must be 2", c.path(), name)
 	}
 }
 
@@ -400,19 +453,19 @@ func (c *fields) imageInfoArray() {
 	}
 	arr, ok := v.([]any)
 	if !ok || len(arr) == 0 {
-		c.fail("%s.ImageInfoArray must be a non-empty array", c.path)
+		c.fail("%s.ImageInfoArray must be a non-empty array", c.path())
 		return
 	}
-	outer := c.path
+	outer := c.path()
 	for i, item := range arr {
 		info, ok := item.(map[string]any)
 		if !ok {
 			c.fail("%s.ImageInfoArray[%d] must be an object", outer, i)
 			return
 		}
-		ic := fields{path: fmt.Sprintf("%s.ImageInfoArray[%d]", outer, i), obj: info}
+		ic := fields{at: elemPath{outer + ".ImageInfoArray", i}, obj: info}
 		if t, ok := ic.integer("Type", true); ok && (t < 1 || t > 3) {
-			ic.fail("%s.Type must be 1, 2 or 3", ic.path)
+			ic.fail("%s.Type must be 1, 2 or 3", ic.path())
 		}
 		ic.integer("Size", true)
 		ic.integer("Width", true)
@@ -432,12 +485,12 @@ func (c *fields) relay() {
 	if v, ok := c.get("AbstractList", false); ok {
 		arr, ok := v.([]any)
 		if !ok {
-			c.fail("%s.AbstractList must be an array of strings", c.path)
+			c.fail("%s.AbstractList must be an array of strings", c.path())
 			return
 		}
 		for i, s := range arr {
 			if _, ok := s.(string); !ok {
-				c.fail("%s.AbstractList[%d] must be a string", c.path, i)
+				c.fail("%s.AbstractList[%d] must be a string", c.path(), i)
 				return
 			}
 		}
@@ -449,30 +502,30 @@ func (c *fields) relay() {
 	list, hasList := c.obj["MsgList"]
 	switch {
 	case hasKey && hasList:
-		c.fail("%s has both MsgList and JsonMsgKey; give one", c.path)
+		c.fail("%s has both MsgList and JsonMsgKey; give one", c.path())
 	case hasKey:
 		c.str("JsonMsgKey", true)
 	case hasList:
 		c.msgList(list)
 	default:
-		c.fail("%s needs MsgList or JsonMsgKey", c.path)
+		c.fail("%s needs MsgList or JsonMsgKey", c.path())
 	}
 }
 
 func (c *fields) msgList(v any) {
 	arr, ok := v.([]any)
 	if !ok {
-		c.fail("%s.MsgList must be an array", c.path)
+		c.fail("%s.MsgList must be an array", c.path())
 		return
 	}
 	for i, item := range arr {
-		mp := fmt.Sprintf("%s.MsgList[%d]", c.path, i)
+		mp := elemPath{c.path() + ".MsgList", i}.String()
 		m, ok := item.(map[string]any)
 		if !ok {
 			c.fail("%s must be an object", mp)
 			return
 		}
-		mc := fields{path: mp, obj: m}
+		mc := fields{name: mp, obj: m}
 		mc.str("From_Account", true)
 		mc.str("To_Account", false)
 		mc.str("GroupId", false)

@@ -1,6 +1,7 @@
 package chat_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,6 +213,39 @@ func TestValidateMsgBodyCompacts(t *testing.T) {
 	}
 }
 
+// TestValidateMsgBodySyntax: every JSON value is accepted in a field left
+// unchecked, and everything else is refused as invalid JSON.
+func TestValidateMsgBodySyntax(t *testing.T) {
+	valid := []string{
+		`0`, `-0`, `-0.0e+0`, `12.50`, `1E-7`, `123456789012345678901234567890`, `true`, `false`, `null`,
+		`""`, `"\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00\ud800"`, "\"raw   é 😀 \x7f\"",
+		`[]`, `{}`, `[1,[2,[3]],{"a":{"b":[]}}]`, " [ 1 , { \"a\" : null } ] ", "\t\r\n1",
+	}
+	invalid := []string{
+		`01`, `-`, `1.`, `.5`, `1e`, `1e+`, `+1`, `0x1`, `NaN`, `tru`, `nul`, `truex`, `[1,]`, `[,1]`, `[1 2]`,
+		`{"a":1,}`, `{"a" 1}`, `{a:1}`, `{"a":}`, `"\x"`, `"\u12"`, `"\u12g4"`, "\"ctl \x01\"", "\"tab\t\"",
+		`"unterminated`, `[`, `{`, `'a'`, "\v1", "\f1",
+	}
+	const wrap = `[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x","Extra":%s}}]`
+	for _, v := range valid {
+		if _, err := chat.ValidateMsgBody(json.RawMessage(fmt.Sprintf(wrap, v))); err != nil {
+			t.Errorf("Extra %s: %v, want it accepted", v, err)
+		}
+	}
+	for _, v := range invalid {
+		body := fmt.Sprintf(wrap, v)
+		_, err := chat.ValidateMsgBody(json.RawMessage(body))
+		var pe *parley.Error
+		if !errors.As(err, &pe) || pe.Code != parley.ErrMsgBodyInvalid || !strings.HasPrefix(pe.Info, "MsgBody is not valid JSON: ") {
+			t.Errorf("Extra %s: %v, want 90002 not valid JSON", v, err)
+			continue
+		}
+		if json.Valid([]byte(body)) {
+			t.Errorf("Extra %s: encoding/json accepts it", v)
+		}
+	}
+}
+
 func FuzzValidateMsgBody(f *testing.F) {
 	for _, s := range []string{
 		`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]`,
@@ -238,6 +272,13 @@ func FuzzValidateMsgBody(f *testing.F) {
 			}
 			return
 		}
+		if !json.Valid(in) {
+			t.Fatalf("accepted %q, which is not JSON", in)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, in); err != nil || string(got) != compact.String() {
+			t.Fatalf("accepted %q as %q, want its compact form %q", in, got, compact.Bytes())
+		}
 		var arr []map[string]any
 		if err := json.Unmarshal(got, &arr); err != nil {
 			t.Fatalf("accepted body %q is not a JSON array of objects: %v", got, err)
@@ -250,4 +291,24 @@ func FuzzValidateMsgBody(f *testing.F) {
 			t.Fatalf("revalidating %q = %q, %v; want it unchanged", got, again, err)
 		}
 	})
+}
+
+func BenchmarkValidateMsgBody(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		body json.RawMessage
+	}{
+		{"text", json.RawMessage(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello from parley bench"}}]`)},
+		{"spaced", json.RawMessage(`[ {"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello from parley bench"}} ]`)},
+		{"image", json.RawMessage(`[{"MsgType":"TIMImageElem","MsgContent":` + imageOK + `}]`)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := chat.ValidateMsgBody(bc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

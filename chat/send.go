@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,46 +66,102 @@ func (e *Engine) SendC2C(ctx context.Context, p SendParams) (SendResult, error) 
 		BodyCRC:   m.BodyCRC,
 		Since:     m.MsgTime - int64(parley.DuplicateWindow/time.Second),
 	}
-	if dedup {
-		orig, err := findDuplicate(ctx, e.store, dupKey)
-		if err != nil || orig != nil {
-			return resultOf(orig), err
-		}
-	}
-
-	texts := body.texts
-	if e.caller != nil && e.enabled(parley.CommandC2CBeforeSendMsg) && !p.ForbidBeforeCallback {
-		v, err := e.beforeSend(ctx, m, p.Origin)
-		if err != nil {
-			return SendResult{}, err
-		}
-		if v.drop {
-			return resultOf(m), nil
-		}
-		if v.texts != nil {
-			texts = v.texts
-		}
-	}
+	before := e.caller != nil && e.enabled(parley.CommandC2CBeforeSendMsg) && !p.ForbidBeforeCallback
 	after := e.enabled(parley.CommandC2CAfterSendMsg) && !p.ForbidAfterCallback
 
-	if e.isRestricted(texts) {
-		failed := parley.NewError(parley.ErrSensitiveText)
-		if after {
-			ev, err := afterSendEvent(m, failed.Code, failed.Info, parley.UnreadMsgNumFailedSend, p.Origin, now)
+	// A duplicate is answered by the check inside the transaction, never
+	// by a read outside it: the store may acknowledge as durable only what
+	// InTx saw. A look outside costs a read on every message, so it is
+	// made only where it saves something: before a before-send callback,
+	// so that a retry does not call the app backend again, and before an
+	// 80001, so that the retry of a message a callback once cleaned of a
+	// restricted word is not refused now. A duplicate seen there skips
+	// those steps and the transaction answers with the original; if the
+	// transaction finds none after all, the send starts over as a new
+	// message, without the look outside.
+	precheck := dedup
+	for {
+		known := false
+		if precheck && before {
+			orig, err := findDuplicate(ctx, e.store, dupKey)
 			if err != nil {
 				return SendResult{}, err
 			}
-			if err := e.store.InTx(ctx, func(tx parley.Querier) error { return tx.EventInsert(ctx, ev) }); err != nil {
-				return SendResult{}, fmt.Errorf("chat: enqueue the after-send event: %w", err)
-			}
-			e.notify(1)
+			known = orig != nil
 		}
-		return SendResult{}, failed
+		texts := body.texts
+		if before && !known {
+			v, err := e.beforeSend(ctx, m, p.Origin)
+			if err != nil {
+				return SendResult{}, err
+			}
+			if v.drop {
+				return resultOf(m), nil
+			}
+			if v.texts != nil {
+				texts = v.texts
+			}
+		}
+		if !known && e.isRestricted(texts) {
+			if precheck && !before {
+				orig, err := findDuplicate(ctx, e.store, dupKey)
+				if err != nil {
+					return SendResult{}, err
+				}
+				known = orig != nil
+			}
+			if !known {
+				return SendResult{}, e.refuseRestricted(ctx, m, after, p.Origin, now)
+			}
+		}
+		res, err := e.commitSend(ctx, m, dedup, dupKey, known, after, p.Origin, now)
+		if errors.Is(err, errDuplicateGone) {
+			precheck = false
+			continue
+		}
+		return res, err
 	}
+}
 
+// errDuplicateGone rolls back a send whose duplicate, seen before the
+// transaction, was not there inside it.
+var errDuplicateGone = errors.New("chat: the duplicate seen before the transaction is gone")
+
+// refuseRestricted answers 80001 for a message with a restricted word,
+// after enqueueing the after-send event that reports the failure.
+func (e *Engine) refuseRestricted(ctx context.Context, m *parley.Message, after bool, origin parley.Origin, now time.Time) error {
+	failed := parley.NewError(parley.ErrSensitiveText)
+	if after {
+		body := newAfterSendBody(m, failed.Code, failed.Info).with(parley.UnreadMsgNumFailedSend)
+		ev := newEvent(parley.CommandC2CAfterSendMsg, m.From, m.To, body, origin, now)
+		if err := e.store.InTx(ctx, func(tx parley.Querier) error { return tx.EventInsert(ctx, ev) }); err != nil {
+			return fmt.Errorf("chat: enqueue the after-send event: %w", err)
+		}
+		e.notify(1)
+	}
+	return failed
+}
+
+// commitSend stores m, counts it unread and enqueues its after-send event
+// in one transaction, unless the transaction finds a duplicate, which is
+// the answer then. known says a duplicate was seen before the transaction:
+// if there is none inside it, commitSend returns errDuplicateGone.
+//
+// Everything that does not need the transaction is done before it, as the
+// store may run transactions one at a time: the event's identity and body
+// are built here, and inside only the unread count is spliced in.
+func (e *Engine) commitSend(ctx context.Context, m *parley.Message, dedup bool, dupKey parley.MessageGetDuplicateParams, known, after bool, origin parley.Origin, now time.Time) (SendResult, error) {
+	var (
+		ev   *parley.Event
+		body afterSendBody
+	)
+	if after && !known {
+		body = newAfterSendBody(m, 0, parley.SendMsgSucceedInfo)
+		ev = newEvent(parley.CommandC2CAfterSendMsg, m.From, m.To, nil, origin, now)
+	}
 	var orig *parley.Message
 	events := 0
-	err = e.store.InTx(ctx, func(tx parley.Querier) error {
+	err := e.store.InTx(ctx, func(tx parley.Querier) error {
 		orig, events = nil, 0
 		if dedup {
 			d, err := findDuplicate(ctx, tx, dupKey)
@@ -114,20 +170,20 @@ func (e *Engine) SendC2C(ctx context.Context, p SendParams) (SendResult, error) 
 				return err
 			}
 		}
+		if known {
+			return errDuplicateGone
+		}
 		if err := deliver(ctx, tx, m); err != nil {
 			return err
 		}
-		if !after {
+		if ev == nil {
 			return nil
 		}
 		unread, err := tx.ConversationUnreadTotal(ctx, m.To)
 		if err != nil {
 			return fmt.Errorf("chat: count unread: %w", err)
 		}
-		ev, err := afterSendEvent(m, 0, parley.SendMsgSucceedInfo, unread, p.Origin, now)
-		if err != nil {
-			return err
-		}
+		ev.Body = body.with(unread)
 		if err := tx.EventInsert(ctx, ev); err != nil {
 			return fmt.Errorf("chat: enqueue the after-send event: %w", err)
 		}
@@ -271,7 +327,7 @@ func (e *Engine) newMessage(from, to string, seq *uint32, random uint32, msgTime
 		MsgID:           e.msgID(msgTime, random),
 		Body:            body.compact,
 		CloudCustomData: cloud,
-		BodyCRC:         bodyCRC(body.canonical, cloud),
+		BodyCRC:         body.crc(cloud),
 	}
 }
 
@@ -280,14 +336,13 @@ func (e *Engine) newMessage(from, to string, seq *uint32, random uint32, msgTime
 func (e *Engine) msgID(msgTime int64, random uint32) string {
 	r := uint64(e.rand())<<32 | uint64(e.rand())
 	const lo, span = 100_000_000_000_000_000, 900_000_000_000_000_000
-	return fmt.Sprintf("%d-%d-%d", lo+r%span, msgTime, random)
-}
-
-func bodyCRC(body []byte, cloud string) uint32 {
-	h := crc32.NewIEEE()
-	h.Write(body)
-	h.Write([]byte(cloud))
-	return h.Sum32()
+	b := make([]byte, 0, 48)
+	b = strconv.AppendUint(b, lo+r%span, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, msgTime, 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(random), 10)
+	return string(b)
 }
 
 // msgLifeTime applies MsgLifeTime's rules: omitted is 7 days, longer is
@@ -430,28 +485,6 @@ func (e *Engine) isRestricted(texts []string) bool {
 		}
 	}
 	return false
-}
-
-func afterSendEvent(m *parley.Message, result int, info string, unread int, origin parley.Origin, now time.Time) (*parley.Event, error) {
-	body, err := marshal(parley.AfterSendMsg{
-		CallbackCommand: parley.CommandC2CAfterSendMsg,
-		FromAccount:     m.From,
-		ToAccount:       m.To,
-		MsgSeq:          m.MsgSeq,
-		MsgRandom:       m.MsgRandom,
-		MsgTime:         m.MsgTime,
-		MsgKey:          m.MsgKey,
-		OnlineOnlyFlag:  boolInt(m.OnlineOnly),
-		SendMsgResult:   result,
-		ErrorInfo:       info,
-		UnreadMsgNum:    unread,
-		MsgBody:         m.Body,
-		CloudCustomData: m.CloudCustomData,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return newEvent(parley.CommandC2CAfterSendMsg, m.From, m.To, body, origin, now), nil
 }
 
 func newEvent(command, from, to string, body []byte, origin parley.Origin, now time.Time) *parley.Event {

@@ -63,7 +63,7 @@ func (h *Handler) authenticate(r *http.Request) error {
 // verifySig verifies sig for identifier, from the cache when it can.
 func (h *Handler) verifySig(sig, identifier string) error {
 	now := h.now()
-	key := sig + "\x00" + identifier
+	key := sigKey{sig, identifier}
 	if h.sigs != nil {
 		if expires, ok := h.sigs.get(key); ok {
 			if now.Unix() > expires {
@@ -125,21 +125,27 @@ type sigCache struct {
 	max int
 
 	mu      sync.RWMutex
-	entries map[string]int64 // key → last valid Unix second
+	entries map[sigKey]int64 // → last valid Unix second
+}
+
+// sigKey is a cache key: a struct rather than one joined string, so a
+// lookup allocates nothing.
+type sigKey struct {
+	sig, identifier string
 }
 
 func newSigCache(max int) *sigCache {
-	return &sigCache{max: max, entries: make(map[string]int64)}
+	return &sigCache{max: max, entries: make(map[sigKey]int64)}
 }
 
-func (c *sigCache) get(key string) (expires int64, ok bool) {
+func (c *sigCache) get(key sigKey) (expires int64, ok bool) {
 	c.mu.RLock()
 	expires, ok = c.entries[key]
 	c.mu.RUnlock()
 	return expires, ok
 }
 
-func (c *sigCache) put(key string, expires, now int64) {
+func (c *sigCache) put(key sigKey, expires, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
@@ -158,7 +164,7 @@ func (c *sigCache) put(key string, expires, now int64) {
 	c.entries[key] = expires
 }
 
-func (c *sigCache) remove(key string) {
+func (c *sigCache) remove(key sigKey) {
 	c.mu.Lock()
 	delete(c.entries, key)
 	c.mu.Unlock()

@@ -27,11 +27,284 @@ func decodeObject(body []byte) (fields, bool) {
 	if len(body) == 0 || body[0] != '{' {
 		return nil, false
 	}
+	if f, ok := splitObject(body); ok {
+		return f, true
+	}
+	// The fast path gave up: encoding/json decides.
 	var f fields
 	if err := json.Unmarshal(body, &f); err != nil {
 		return nil, false
 	}
 	return f, true
+}
+
+// splitObject is decodeObject's fast path, for a body that starts with
+// '{' and ends without whitespace. It gives the same fields json.Unmarshal
+// gives, later duplicates winning, except that each value is a slice of
+// body rather than a copy; it gives up (ok false) on anything invalid and
+// on keys with escapes or non-ASCII bytes, which it leaves to
+// json.Unmarshal. It checks values with the grammar encoding/json's
+// scanner applies, so it never accepts a body json.Unmarshal refuses.
+func splitObject(body []byte) (f fields, ok bool) {
+	s := scanner{data: body}
+	s.pos++ // '{'
+	f = make(fields, 8)
+	s.space()
+	if s.peek() == '}' {
+		s.pos++
+		return f, s.pos == len(body)
+	}
+	for {
+		s.space()
+		if s.peek() != '"' {
+			return nil, false
+		}
+		start := s.pos + 1
+		for s.pos++; s.pos < len(body) && body[s.pos] != '"'; s.pos++ {
+			if c := body[s.pos]; c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
+				return nil, false
+			}
+		}
+		if s.pos >= len(body) {
+			return nil, false
+		}
+		key := body[start:s.pos]
+		s.pos++
+		s.space()
+		if s.peek() != ':' {
+			return nil, false
+		}
+		s.pos++
+		s.space()
+		vstart := s.pos
+		if !s.value(0) {
+			return nil, false
+		}
+		f[fieldName(key)] = json.RawMessage(body[vstart:s.pos:s.pos])
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return f, s.pos == len(body)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// fieldName returns the request fields of the hot endpoints without
+// allocating.
+func fieldName(b []byte) string {
+	switch string(b) {
+	case "From_Account":
+		return "From_Account"
+	case "To_Account":
+		return "To_Account"
+	case "MsgSeq":
+		return "MsgSeq"
+	case "MsgRandom":
+		return "MsgRandom"
+	case "MsgBody":
+		return "MsgBody"
+	case "SyncOtherMachine":
+		return "SyncOtherMachine"
+	case "MsgLifeTime":
+		return "MsgLifeTime"
+	case "CloudCustomData":
+		return "CloudCustomData"
+	case "OnlineOnlyFlag":
+		return "OnlineOnlyFlag"
+	}
+	return string(b)
+}
+
+// maxScanDepth is where scanner gives up and leaves the verdict to
+// encoding/json, whose own limit is deeper.
+const maxScanDepth = 1000
+
+// scanner checks JSON values with the grammar of encoding/json's scanner:
+// RFC 8259, with string contents any bytes from 0x20 up.
+type scanner struct {
+	data []byte
+	pos  int
+}
+
+func (s *scanner) peek() byte {
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+func (s *scanner) space() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\r', '\n':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value skips one value, reporting whether it is valid.
+func (s *scanner) value(depth int) bool {
+	if depth > maxScanDepth {
+		return false
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		return s.string()
+	case c == '{':
+		s.pos++
+		s.space()
+		if s.peek() == '}' {
+			s.pos++
+			return true
+		}
+		for {
+			s.space()
+			if s.peek() != '"' || !s.string() {
+				return false
+			}
+			s.space()
+			if s.peek() != ':' {
+				return false
+			}
+			s.pos++
+			s.space()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.space()
+			switch s.peek() {
+			case ',':
+				s.pos++
+			case '}':
+				s.pos++
+				return true
+			default:
+				return false
+			}
+		}
+	case c == '[':
+		s.pos++
+		s.space()
+		if s.peek() == ']' {
+			s.pos++
+			return true
+		}
+		for {
+			s.space()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.space()
+			switch s.peek() {
+			case ',':
+				s.pos++
+			case ']':
+				s.pos++
+				return true
+			default:
+				return false
+			}
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return false
+}
+
+func (s *scanner) literal(lit string) bool {
+	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+		return false
+	}
+	s.pos += len(lit)
+	return true
+}
+
+func (s *scanner) string() bool {
+	s.pos++ // '"'
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return true
+		case c == '\\':
+			s.pos++
+			switch s.peek() {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos++
+			case 'u':
+				s.pos++
+				for range 4 {
+					if !isHex(s.peek()) {
+						return false
+					}
+					s.pos++
+				}
+			default:
+				return false
+			}
+		case c < 0x20:
+			return false
+		default:
+			s.pos++
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// number skips -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
+func (s *scanner) number() bool {
+	if s.peek() == '-' {
+		s.pos++
+	}
+	switch {
+	case s.peek() == '0':
+		s.pos++
+	case s.digits() == 0:
+		return false
+	}
+	if s.peek() == '.' {
+		s.pos++
+		if s.digits() == 0 {
+			return false
+		}
+	}
+	if c := s.peek(); c == 'e' || c == 'E' {
+		s.pos++
+		if c := s.peek(); c == '+' || c == '-' {
+			s.pos++
+		}
+		if s.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for c := s.peek(); c >= '0' && c <= '9'; c = s.peek() {
+		s.pos++
+		n++
+	}
+	return n
 }
 
 func (f fields) raw(name string) (json.RawMessage, bool) {

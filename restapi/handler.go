@@ -251,20 +251,24 @@ func (h *Handler) serve(r *http.Request, resource string) (any, error) {
 
 // readBody reads at most limit bytes of the body; a longer body is 93000.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	tooLong := parley.Errorf(parley.ErrJSONTooLong, "request body exceeds the limit of %d bytes", limit)
+	tooLong := func() error {
+		return parley.Errorf(parley.ErrJSONTooLong, "request body exceeds the limit of %d bytes", limit)
+	}
 	if r.ContentLength > limit {
-		return nil, tooLong
+		return nil, tooLong()
 	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// ReadFrom wants MinRead bytes free before each read, the one
+		// that sees EOF included: without them it reallocates.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, parley.Errorf(parley.ErrHTTPParse, "cannot read the request body: %v", err)
 	}
 	if n > limit {
-		return nil, tooLong
+		return nil, tooLong()
 	}
 	return buf.Bytes(), nil
 }
@@ -301,46 +305,89 @@ func (h *Handler) answerFor(err error, resource string) (code int, info string) 
 // of result (a struct or nil) after it. A failed answer carries the
 // envelope only.
 func (h *Handler) writeAnswer(w http.ResponseWriter, code int, info string, result any) error {
-	var buf bytes.Buffer
-	buf.Grow(256)
 	status := "OK"
 	if code != 0 {
 		status = "FAIL"
 		result = nil
 	}
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep message text byte for byte as sent
-	buf.WriteString(`{"ActionStatus":"`)
-	buf.WriteString(status)
-	buf.WriteString(`","ErrorInfo":`)
-	if err := enc.Encode(info); err != nil {
+	buf := make([]byte, 0, 256)
+	buf = append(buf, `{"ActionStatus":"`...)
+	buf = append(buf, status...)
+	buf = append(buf, `","ErrorInfo":`...)
+	buf, err := appendJSON(buf, info)
+	if err != nil {
 		return err
 	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
-	buf.WriteString(`,"ErrorCode":`)
-	buf.WriteString(strconv.Itoa(code))
+	buf = append(buf, `,"ErrorCode":`...)
+	buf = strconv.AppendInt(buf, int64(code), 10)
 	if result != nil {
-		mark := buf.Len()
-		if err := enc.Encode(result); err != nil {
+		if buf, err = appendMembers(buf, result); err != nil {
 			h.log.Error("restapi cannot encode answer", "err", err)
-			buf.Truncate(0)
 			return h.writeAnswer(w, parley.ErrInternal, parley.ErrorText(parley.ErrInternal), nil)
 		}
-		fieldsJSON := bytes.TrimSpace(buf.Bytes()[mark:])
-		// fieldsJSON is "{...}": splice its members after the envelope.
-		members := bytes.TrimSpace(fieldsJSON[1 : len(fieldsJSON)-1])
-		tail := append([]byte(nil), members...)
-		buf.Truncate(mark)
-		if len(tail) > 0 {
-			buf.WriteByte(',')
-			buf.Write(tail)
-		}
 	}
-	buf.WriteByte('}')
+	buf = append(buf, '}')
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	hdr.Set("Content-Length", strconv.Itoa(len(buf)))
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf)
 	return err
+}
+
+// appendJSON appends v as encoding/json encodes it without HTML escaping,
+// which keeps message text byte for byte as sent. A string needing no
+// escapes, the usual case, skips the encoder.
+func appendJSON(dst []byte, v any) ([]byte, error) {
+	if s, ok := v.(string); ok && plainString(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"'), nil
+	}
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return dst, err
+	}
+	out := buf.Bytes()
+	return out[:len(out)-1], nil // Encode's newline
+}
+
+// plainString reports whether s is printable ASCII without '"' or '\\',
+// which encoding/json writes between quotes as it is.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// membersAppender is a result that writes its own JSON members, as
+// encoding/json would encode them, each preceded by a comma.
+type membersAppender interface {
+	appendMembers(dst []byte) []byte
+}
+
+// appendMembers appends the members of result, a struct, each preceded by
+// a comma: the object encoding/json makes of it, without its braces.
+func appendMembers(dst []byte, result any) ([]byte, error) {
+	if a, ok := result.(membersAppender); ok {
+		return a.appendMembers(dst), nil
+	}
+	mark := len(dst)
+	out, err := appendJSON(dst, result)
+	if err != nil {
+		return dst, err
+	}
+	// out[mark:] is "{...}": its members, without the braces.
+	members := bytes.TrimSpace(out[mark+1 : len(out)-1])
+	if len(members) == 0 {
+		return out[:mark], nil
+	}
+	n := copy(out[mark+1:], members)
+	out[mark] = ','
+	return out[:mark+1+n], nil
 }

@@ -169,6 +169,18 @@ type sendMsgAnswer struct {
 	MsgID   string `json:"MsgId"`
 }
 
+// appendMembers writes what encoding/json writes for a, by hand: it is
+// every sendmsg's answer.
+func (a sendMsgAnswer) appendMembers(dst []byte) []byte {
+	dst = append(dst, `,"MsgTime":`...)
+	dst = strconv.AppendInt(dst, a.MsgTime, 10)
+	dst = append(dst, `,"MsgKey":`...)
+	dst, _ = appendJSON(dst, a.MsgKey) // a string always encodes
+	dst = append(dst, `,"MsgId":`...)
+	dst, _ = appendJSON(dst, a.MsgID)
+	return dst
+}
+
 func (h *Handler) sendMsg(c *call) (any, error) {
 	to, err := account(c.f, "To_Account", parley.ErrToAccountInvalid, true)
 	if err != nil {
