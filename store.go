@@ -19,9 +19,12 @@ type Store interface {
 	// error its changes are rolled back and InTx returns that error.
 	//
 	// Backends may group-commit: several concurrent InTx calls can share one
-	// database transaction, each in its own savepoint, so fn must use only
-	// tx, must be quick, and must not wait on anything but tx (no network
-	// I/O). A failed commit fails every call in the group.
+	// database transaction, so fn must use only tx, must be quick, and must
+	// not wait on anything but tx (no network I/O). A failed commit fails
+	// every call in the group. A backend may call fn more than once (when
+	// another fn of its group failed, the group is run again), so fn must
+	// start from scratch each time: reset whatever it captures, and have no
+	// effect outside tx.
 	InTx(ctx context.Context, fn func(tx Querier) error) error
 
 	Close() error

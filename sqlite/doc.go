@@ -13,13 +13,23 @@
 // transaction:
 //
 //	BEGIN IMMEDIATE
+//	fn1; fn2; ...
+//	COMMIT                                   (one fsync of the WAL)
+//
+// then answers every waiter. That optimistic pass is the common case; a
+// savepoint per fn would cost two statements each on the one writer. If an
+// fn fails (or panics), the writer rolls the transaction back and runs the
+// whole group again, each fn in its own savepoint:
+//
+//	BEGIN IMMEDIATE
 //	SAVEPOINT fn; fn1; RELEASE fn           (fn failed: ROLLBACK TO fn; RELEASE fn)
 //	SAVEPOINT fn; fn2; RELEASE fn
 //	...
-//	COMMIT                                   (one fsync of the WAL)
+//	COMMIT
 //
-// then answers every waiter. A group of one runs without a savepoint; if
-// its fn fails the whole transaction is rolled back. While a group commits,
+// so an fn may run twice, as parley.Store.InTx allows. A group of one runs
+// without a savepoint; if its fn fails the whole transaction is rolled
+// back. While a group commits,
 // the next one queues up, so the busier the store, the larger the groups:
 // batching adapts to load without a timer and adds no latency when idle.
 //

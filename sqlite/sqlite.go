@@ -27,7 +27,7 @@ var errTxDone = errors.New("sqlite: transaction used after its fn returned")
 // Defaults for the zero fields of Config.
 const (
 	DefaultMaxBatch    = 256
-	DefaultMaxReaders  = 4
+	DefaultMaxReaders  = 16
 	DefaultBusyTimeout = 5 * time.Second
 )
 
@@ -40,7 +40,7 @@ type Config struct {
 	// Zero means DefaultMaxBatch (256); 1 turns group commit off.
 	MaxBatch int
 	// MaxReaders is the number of read-only connections serving reads made
-	// outside InTx. Zero means DefaultMaxReaders (4).
+	// outside InTx. Zero means DefaultMaxReaders (16): sendmsg reads (the account check) from every in-flight request, and a short pool queues them.
 	MaxReaders int
 	// BusyTimeout is how long a connection waits for a lock held by
 	// another process before giving up. Zero means DefaultBusyTimeout (5s).
@@ -69,7 +69,7 @@ type DB struct {
 	// stopped is closed when the writer goroutine has returned.
 	stopped chan struct{}
 
-	calls, transactions atomic.Int64
+	calls, transactions, retries atomic.Int64
 }
 
 // Stats counts the writer's work since Open.
@@ -80,13 +80,16 @@ type Stats struct {
 	// Transactions is the number of database transactions they ran in.
 	// Calls/Transactions is the mean group size.
 	Transactions int64
+	// Retries counts groups run a second time, with savepoints, because an
+	// fn failed in the first, optimistic pass.
+	Retries int64
 	// Queued is the number of InTx calls waiting for the writer now.
 	Queued int
 }
 
 // Stats reports the writer's counters.
 func (db *DB) Stats() Stats {
-	return Stats{Calls: db.calls.Load(), Transactions: db.transactions.Load(), Queued: len(db.queue)}
+	return Stats{Calls: db.calls.Load(), Transactions: db.transactions.Load(), Retries: db.retries.Load(), Queued: len(db.queue)}
 }
 
 var _ parley.Store = (*DB)(nil)
@@ -383,7 +386,10 @@ func (db *DB) commit(batch []*request) {
 			close(r.done)
 			return
 		}
-	} else {
+	} else if ok, err := db.runOptimistic(live); err != nil {
+		db.fail(live, err)
+		return
+	} else if !ok {
 		for _, r := range live {
 			if err := w.exec(w.savepoint); err != nil {
 				db.fail(live, fmt.Errorf("sqlite: savepoint: %w", err))
@@ -409,6 +415,39 @@ func (db *DB) commit(batch []*request) {
 	for _, r := range live {
 		close(r.done)
 	}
+}
+
+// runOptimistic runs a group of fns without savepoints, the common case
+// where none fails: a savepoint and its release cost two statements per fn
+// on the one writer. It reports whether every fn succeeded, in which case
+// the caller commits. If one fails or panics, it rolls the transaction
+// back, forgets every outcome and opens a new transaction, and the caller
+// runs the whole group again, each fn in its own savepoint. That is why an
+// fn may be called more than once (see parley.Store.InTx). A non-nil error
+// means the transaction could not be restarted.
+func (db *DB) runOptimistic(live []*request) (allSucceeded bool, err error) {
+	for _, r := range live {
+		db.run(r)
+		if r.err != nil || r.panicked != nil {
+			return false, db.restart(live)
+		}
+	}
+	return true, nil
+}
+
+// restart undoes an optimistic pass that an fn failed.
+func (db *DB) restart(live []*request) error {
+	for _, r := range live {
+		r.err, r.panicked = nil, nil
+	}
+	db.retries.Add(1)
+	if err := db.w.exec(db.w.rollback); err != nil {
+		return fmt.Errorf("sqlite: rollback: %w", err)
+	}
+	if err := db.w.exec(db.w.begin); err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	return nil
 }
 
 // fail rolls back the open transaction and fails every request of the

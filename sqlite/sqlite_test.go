@@ -143,6 +143,45 @@ func TestGroupCommit(t *testing.T) {
 	if calls, txs := got.Calls-before.Calls, got.Transactions-before.Transactions; calls != n || txs != 1 {
 		t.Errorf("after the blocker: %d calls in %d transactions, want %d in 1", calls, txs, n)
 	}
+	// Failing fns sent the group from the optimistic pass to the savepoint
+	// pass, once.
+	if retries := got.Retries - before.Retries; retries != 1 {
+		t.Errorf("group retried %d times, want 1", retries)
+	}
+}
+
+// TestGroupWithoutFailuresRunsOnce: when no fn fails, every fn runs exactly
+// once, without the savepoint pass.
+func TestGroupWithoutFailuresRunsOnce(t *testing.T) {
+	db := open(t, sqlite.Config{})
+	release := blockWriter(t, db)
+	before := db.Stats()
+
+	const n = 20
+	var runs atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := db.InTx(t.Context(), func(tx parley.Querier) error {
+				runs.Add(1)
+				_, err := tx.AccountUpsert(t.Context(), parley.Account{UserID: fmt.Sprint("ok", i)})
+				return err
+			})
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+			}
+		})
+	}
+	waitQueued(t, db, n)
+	release()
+	wg.Wait()
+	got := db.Stats()
+	if r := runs.Load(); r != n {
+		t.Errorf("fns ran %d times, want %d", r, n)
+	}
+	if retries := got.Retries - before.Retries; retries != 0 {
+		t.Errorf("group retried %d times, want 0", retries)
+	}
 }
 
 func TestMaxBatch(t *testing.T) {
