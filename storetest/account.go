@@ -79,6 +79,10 @@ func testAccountGetMany(t *testing.T, q parley.Querier) {
 		{"unknown skipped", []string{"dave", "alice", "erin"}, accounts[:1]},
 		{"only unknown", []string{"dave"}, nil},
 		{"case matters", []string{"Alice", "BOB"}, nil},
+		// Pairs are sendmsg's shape: sender and recipient.
+		{"pair", []string{"alice", "carol"}, []parley.Account{accounts[0], accounts[2]}},
+		{"pair, one unknown", []string{"dave", "bob"}, accounts[1:2]},
+		{"pair, same twice", []string{"bob", "bob"}, accounts[1:2]},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { assertAccounts(t, q, tc.ids, tc.want) })
