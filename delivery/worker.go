@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	defaultConcurrency = 64
+	defaultConcurrency = 128
 	defaultBatchSize   = 256
 	// leaseMargin is added to the longest a claimed event can wait for and
 	// take its attempt, to make a claim's lease: a live worker always
@@ -49,7 +49,9 @@ type WorkerConfig struct {
 	// dead-lettered once the schedule is used up. Nil means
 	// DefaultRetrySchedule(); a non-nil empty schedule means no retries.
 	RetrySchedule []time.Duration
-	// Concurrency is the most POSTs in flight at once. Zero means 64.
+	// Concurrency is the most POSTs in flight at once. Zero means 128: under
+	// load the worker competes for CPU with every sendmsg handler, and with
+	// 64 it fell a second behind at 256 senders (parley bench).
 	Concurrency int
 	// BatchSize is the most events claimed at once, and how many claimed
 	// events may wait for a free sender, so that the senders have work
