@@ -26,6 +26,24 @@ type App struct {
 	Admin     string `json:"Admin"`
 }
 
+// Or returns a with each zero field taken from fallback: how overrides
+// (flags, env) combine with the app kept in the data directory.
+func (a App) Or(fallback App) App {
+	if a.SDKAppID == 0 {
+		a.SDKAppID = fallback.SDKAppID
+	}
+	if a.SecretKey == "" {
+		a.SecretKey = fallback.SecretKey
+	}
+	if a.Admin == "" {
+		a.Admin = fallback.Admin
+	}
+	return a
+}
+
+// Complete reports whether a needs nothing from a fallback.
+func (a App) Complete() bool { return a.SDKAppID != 0 && a.SecretKey != "" && a.Admin != "" }
+
 // LoadApp reads the app kept in dataDir. A missing file is an error that
 // matches fs.ErrNotExist.
 func LoadApp(dataDir string) (App, error) {

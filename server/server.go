@@ -203,23 +203,14 @@ func validateCallbackURL(raw string) error {
 // resolveApp fills the zero fields of override from app.json, generating
 // it only when something is missing.
 func resolveApp(dataDir string, override App) (App, error) {
-	app := override
-	if app.SDKAppID == 0 || app.SecretKey == "" || app.Admin == "" {
-		stored, _, err := LoadOrCreateApp(dataDir)
-		if err != nil {
-			return App{}, err
-		}
-		if app.SDKAppID == 0 {
-			app.SDKAppID = stored.SDKAppID
-		}
-		if app.SecretKey == "" {
-			app.SecretKey = stored.SecretKey
-		}
-		if app.Admin == "" {
-			app.Admin = stored.Admin
-		}
+	if override.Complete() {
+		return override, nil
 	}
-	return app, nil
+	stored, _, err := LoadOrCreateApp(dataDir)
+	if err != nil {
+		return App{}, err
+	}
+	return override.Or(stored), nil
 }
 
 func (s *Server) build(ctx context.Context) error {

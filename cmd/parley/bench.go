@@ -105,15 +105,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if err != nil {
 				return fmt.Errorf("reading the app from --data: %w", err)
 			}
-			if opts.SDKAppID == 0 {
-				opts.SDKAppID = app.SDKAppID
-			}
-			if opts.SecretKey == "" {
-				opts.SecretKey = app.SecretKey
-			}
-			if opts.Admin == "" {
-				opts.Admin = app.Admin
-			}
+			given := server.App{SDKAppID: opts.SDKAppID, SecretKey: opts.SecretKey, Admin: opts.Admin}.Or(app)
+			opts.SDKAppID, opts.SecretKey, opts.Admin = given.SDKAppID, given.SecretKey, given.Admin
 		}
 		if opts.SDKAppID == 0 || opts.SecretKey == "" {
 			return usageError{err: errors.New("--url needs the app: --data DIR, or --sdkappid and --secret-key")}

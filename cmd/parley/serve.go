@@ -151,7 +151,7 @@ func runServe(ctx context.Context, args []string, env lookupEnv, stderr io.Write
 	// Resolve the app here rather than in server.New so the first start can
 	// say that it generated one.
 	app := opts.App
-	if app.SDKAppID == 0 || app.SecretKey == "" || app.Admin == "" {
+	if !app.Complete() {
 		stored, created, err := server.LoadOrCreateApp(opts.DataDir)
 		if err != nil {
 			return err
@@ -159,15 +159,7 @@ func runServe(ctx context.Context, args []string, env lookupEnv, stderr io.Write
 		if created {
 			log.Info("generated a new app", "sdkappid", stored.SDKAppID, "admin", stored.Admin, "file", filepath.Join(opts.DataDir, server.AppFile))
 		}
-		if app.SDKAppID == 0 {
-			app.SDKAppID = stored.SDKAppID
-		}
-		if app.SecretKey == "" {
-			app.SecretKey = stored.SecretKey
-		}
-		if app.Admin == "" {
-			app.Admin = stored.Admin
-		}
+		app = app.Or(stored)
 		opts.App = app
 	}
 
