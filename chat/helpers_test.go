@@ -13,29 +13,13 @@ import (
 
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/chat"
+	"github.com/parley-im/parley/parleytest"
 	"github.com/parley-im/parley/sqlite"
 )
 
 // t0 is the fake clock's start: a whole second, so tests can reason in
 // MsgTime seconds.
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // callerFunc adapts a function to chat.Caller.
 type callerFunc func(ctx context.Context, command string, body []byte, origin parley.Origin) (parley.CallbackReply, error)
@@ -77,7 +61,7 @@ func (r *recorder) Calls() []call {
 type env struct {
 	eng      *chat.Engine
 	store    parley.Store
-	clock    *clock
+	clock    *parleytest.Clock
 	notified *atomic.Int64
 }
 
@@ -96,7 +80,7 @@ func openStore(t testing.TB) parley.Store {
 // no Caller, and a fake clock at t0. mod adjusts the Config.
 func setup(t testing.TB, mod func(*chat.Config)) *env {
 	t.Helper()
-	e := &env{store: openStore(t), clock: &clock{now: t0}, notified: new(atomic.Int64)}
+	e := &env{store: openStore(t), clock: parleytest.NewClock(t0), notified: new(atomic.Int64)}
 	cfg := chat.Config{
 		Store:           e.store,
 		Admin:           "admin",

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,25 +13,6 @@ import (
 	"github.com/parley-im/parley/parleytest"
 	"github.com/parley-im/parley/server"
 )
-
-// clock is a settable time source for the server, so MsgTime can be the
-// seed's.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(unix int64) {
-	c.mu.Lock()
-	c.t = time.Unix(unix, 0)
-	c.mu.Unlock()
-}
 
 func readSeed(t *testing.T, command string) []byte {
 	t.Helper()
@@ -78,11 +58,10 @@ func waitCommand(t *testing.T, rcv *parleytest.Receiver, command string, n int) 
 // setupSeedConversation starts a server whose clock can be set, with a
 // receiver as callback URL, imports jared and Jonh, and leaves Jonh with
 // seven unread messages from jared.
-func setupSeedConversation(t *testing.T, token string) (*parleytest.Server, *parleytest.Receiver, *clock) {
+func setupSeedConversation(t *testing.T, token string) (*parleytest.Server, *parleytest.Receiver, *parleytest.Clock) {
 	t.Helper()
 	rcv := parleytest.NewReceiver(t)
-	clk := &clock{}
-	clk.Set(1557481000)
+	clk := parleytest.NewClock(time.Unix(1557481000, 0))
 	srv := parleytest.Start(t, server.Options{
 		CallbackURL:   rcv.URL,
 		CallbackToken: token,
@@ -92,7 +71,7 @@ func setupSeedConversation(t *testing.T, token string) (*parleytest.Server, *par
 		mustOK(t, srv.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": id}))
 	}
 	for i := range 7 {
-		clk.Set(1557481000 + int64(i))
+		clk.Set(time.Unix(1557481000+int64(i), 0))
 		mustOK(t, srv.Post(t, "openim", "sendmsg", map[string]any{
 			"From_Account": "jared", "To_Account": "Jonh", "MsgRandom": 1000 + i, "MsgBody": textBody("hi"),
 		}))
@@ -127,7 +106,7 @@ func findWebhook(t *testing.T, reqs []parleytest.Request, command, key string) p
 // compares the delivered webhook with the seed's sample byte for byte.
 func TestAfterSendMsgWebhookIsTheSeed(t *testing.T) {
 	srv, rcv, clk := setupSeedConversation(t, "")
-	clk.Set(1557481126)
+	clk.Set(time.Unix(1557481126, 0))
 	answer := mustOK(t, srv.Post(t, "openim", "sendmsg", map[string]any{
 		"From_Account":    "jared",
 		"To_Account":      "Jonh",
@@ -171,7 +150,7 @@ func TestAfterSendMsgWebhookIsTheSeed(t *testing.T) {
 // eight unread messages leaves seven.
 func TestAfterMsgWithdrawWebhookIsTheSeed(t *testing.T) {
 	srv, rcv, clk := setupSeedConversation(t, "xxxxyyyy")
-	clk.Set(1557481126)
+	clk.Set(time.Unix(1557481126, 0))
 	mustOK(t, srv.Post(t, "openim", "sendmsg", map[string]any{
 		"From_Account": "jared", "To_Account": "Jonh", "MsgSeq": 48374, "MsgRandom": 2837546, "MsgBody": textBody("oops"),
 	}))
@@ -203,8 +182,7 @@ func TestBeforeSendMsgBody(t *testing.T) {
 		}
 		return 200, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`
 	})
-	clk := &clock{}
-	clk.Set(1557481126)
+	clk := parleytest.NewClock(time.Unix(1557481126, 0))
 	srv := parleytest.Start(t, server.Options{CallbackURL: rcv.URL, Now: clk.Now})
 	for _, id := range []string{"jared", "Jonh"} {
 		mustOK(t, srv.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": id}))

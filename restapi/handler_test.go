@@ -15,6 +15,7 @@ import (
 
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/chat"
+	"github.com/parley-im/parley/parleytest"
 	"github.com/parley-im/parley/restapi"
 	"github.com/parley-im/parley/usersig"
 )
@@ -359,7 +360,7 @@ func TestInternalErrorsAreNotLeaked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{handler: h, clock: &clock{t: time.Now()}}
+	e := &env{handler: h, clock: parleytest.NewClock(time.Now())}
 	e.srv = newServer(t, h)
 	e.sig = genSig(t, usersig.GenParams{SDKAppID: appID, Key: secret, Identifier: admin, Expire: 3600})
 

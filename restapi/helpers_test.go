@@ -14,12 +14,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/chat"
+	"github.com/parley-im/parley/parleytest"
 	"github.com/parley-im/parley/restapi"
 	"github.com/parley-im/parley/sqlite"
 	"github.com/parley-im/parley/usersig"
@@ -34,24 +34,6 @@ const (
 // *chat.Engine is the Engine the REST surface is written for.
 var _ restapi.Engine = (*chat.Engine)(nil)
 
-// clock is a settable time source shared by the handler and the engine.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 type options struct {
 	caller    chat.Caller
 	engine    restapi.Engine // replaces the real engine when set
@@ -64,7 +46,7 @@ type env struct {
 	srv     *httptest.Server
 	handler *restapi.Handler
 	store   parley.Store
-	clock   *clock
+	clock   *parleytest.Clock
 	sig     string // the admin's UserSig, valid for a day from clock time
 }
 
@@ -76,7 +58,7 @@ func setup(t testing.TB, opt ...func(*options)) *env {
 	for _, f := range opt {
 		f(&o)
 	}
-	e := &env{clock: &clock{t: time.Unix(1_750_000_000, 0)}}
+	e := &env{clock: parleytest.NewClock(time.Unix(1_750_000_000, 0))}
 	engine := o.engine
 	if engine == nil {
 		db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "parley.db")})
