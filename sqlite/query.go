@@ -33,11 +33,16 @@ const (
 		WHERE user_id IN (SELECT value FROM json_each(?))`
 
 	sqlMessageGetDuplicate = `SELECT ` + messageColumns + ` FROM messages
-		WHERE from_id = ? AND to_id = ? AND msg_seq = ? AND msg_random = ? AND body_crc = ? AND msg_time >= ?
+		INDEXED BY messages_history
+		WHERE conv = ?1 AND msg_time >= ?7 AND from_id = ?2 AND to_id = ?3 AND msg_seq = ?4
+			AND msg_random = ?5 AND body_crc = ?6
 		ORDER BY id DESC LIMIT 1`
 
-	sqlMessageGetByKey = `SELECT ` + messageColumns + ` FROM messages INDEXED BY messages_duplicate
-		WHERE from_id = ? AND to_id = ? AND msg_seq = ? AND msg_random = ? AND msg_key = ?
+	// A MsgKey spelled as parley spells it names its message's MsgTime and
+	// MsgSeq, so the history index finds it.
+	sqlMessageGetByKey = `SELECT ` + messageColumns + ` FROM messages INDEXED BY messages_history
+		WHERE conv = ?1 AND msg_time = ?6 AND msg_seq = ?4 AND from_id = ?2 AND to_id = ?3
+			AND msg_random = ?5 AND msg_key = ?7
 		ORDER BY id LIMIT 1`
 
 	sqlMessageGetByOddKey = `SELECT ` + messageColumns + ` FROM messages
@@ -342,14 +347,15 @@ func (r *readStmts) accountGetMany(ctx context.Context, ids []string) ([]parley.
 }
 
 func (r *readStmts) messageGetDuplicate(ctx context.Context, p parley.MessageGetDuplicateParams) (*parley.Message, error) {
-	m, err := scanMessage(r.messageGetDuplicateStmt.QueryRowContext(ctx, p.From, p.To, int64(p.MsgSeq),
-		int64(p.MsgRandom), int64(p.BodyCRC), p.Since))
+	m, err := scanMessage(r.messageGetDuplicateStmt.QueryRowContext(ctx, parley.C2CConversation(p.From, p.To),
+		p.From, p.To, int64(p.MsgSeq), int64(p.MsgRandom), int64(p.BodyCRC), p.Since))
 	return m, notFound(err)
 }
 
 func (r *readStmts) messageGetByKey(ctx context.Context, p parley.MessageGetByKeyParams) (*parley.Message, error) {
-	if seq, random, ok := parseMsgKey(p.MsgKey); ok {
-		m, err := scanMessage(r.messageGetByKeyStmt.QueryRowContext(ctx, p.From, p.To, int64(seq), int64(random), p.MsgKey))
+	if seq, random, msgTime, ok := parseMsgKey(p.MsgKey); ok {
+		m, err := scanMessage(r.messageGetByKeyStmt.QueryRowContext(ctx, parley.C2CConversation(p.From, p.To),
+			p.From, p.To, int64(seq), int64(random), msgTime, p.MsgKey))
 		if !errors.Is(err, sql.ErrNoRows) {
 			return m, err
 		}
@@ -358,27 +364,27 @@ func (r *readStmts) messageGetByKey(ctx context.Context, p parley.MessageGetByKe
 	return m, notFound(err)
 }
 
-// parseMsgKey reads MsgSeq and MsgRandom out of a MsgKey spelled exactly as
-// parley.MsgKey spells it; ok is false for any other string.
-func parseMsgKey(key string) (seq, random uint32, ok bool) {
+// parseMsgKey reads MsgSeq, MsgRandom and MsgTime out of a MsgKey spelled
+// exactly as parley.MsgKey spells it; ok is false for any other string.
+func parseMsgKey(key string) (seq, random uint32, msgTime int64, ok bool) {
 	s, rest, ok1 := strings.Cut(key, "_")
 	r, t, ok2 := strings.Cut(rest, "_")
 	if !ok1 || !ok2 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	s64, err1 := strconv.ParseUint(s, 10, 32)
 	r64, err2 := strconv.ParseUint(r, 10, 32)
 	t64, err3 := strconv.ParseInt(t, 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	seq, random = uint32(s64), uint32(r64)
 	// "007_1_2" parses but is not how parley spells it; only the canonical
 	// spelling may be looked up by its numbers.
 	if parley.MsgKey(seq, random, t64) != key {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	return seq, random, true
+	return seq, random, t64, true
 }
 
 func (r *readStmts) messageList(ctx context.Context, p parley.MessageListParams) ([]*parley.Message, error) {
@@ -550,7 +556,7 @@ func (t *tx) MessageInsert(ctx context.Context, m *parley.Message) error {
 	if err != nil {
 		return err
 	}
-	if seq, random, ok := parseMsgKey(m.MsgKey); !ok || seq != m.MsgSeq || random != m.MsgRandom {
+	if seq, random, msgTime, ok := parseMsgKey(m.MsgKey); !ok || seq != m.MsgSeq || random != m.MsgRandom || msgTime != m.MsgTime {
 		if err := t.db.w.exec(t.db.w.messageKeyInsert, m.From, m.To, m.MsgKey, id); err != nil {
 			return err
 		}

@@ -121,6 +121,11 @@ CREATE TABLE events (
 CREATE INDEX events_pending_seq ON events (seq) WHERE state = 'pending';
 CREATE INDEX events_pending_due ON events (next_attempt_at) WHERE state = 'pending';
 `,
+	// 2: duplicate checks and MsgKey lookups go through messages_history
+	// (conversation, MsgTime, MsgSeq): a MsgKey names its MsgTime, and a
+	// duplicate is at most 120 s old. Each index keyed by conversation or
+	// sender costs a scattered page write per message in a group commit.
+	`DROP INDEX messages_duplicate;`,
 }
 
 // migrate brings the schema to len(migrations), one transaction a step.
