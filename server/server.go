@@ -281,16 +281,20 @@ func (s *Server) build(ctx context.Context) error {
 		return fmt.Errorf("server: %w", err)
 	}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
+	// Not an http.ServeMux: it answers unclean paths such as /v4//x with a
+	// redirect before any handler sees them. Everything but the health check
+	// goes to the REST handler, so even a wrong path gets a Tencent-style
+	// JSON answer, never an HTML page or a 3xx/404.
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		api.ServeHTTP(w, r)
 	})
-	// Everything else goes to the REST handler, so even a wrong path gets
-	// a Tencent-style JSON answer rather than an HTML 404.
-	mux.Handle("/", api)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// A sendmsg may wait for the before-send callback.

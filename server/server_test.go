@@ -400,3 +400,37 @@ func parseInt(t *testing.T, s string) int64 {
 	}
 	return v
 }
+
+// TestEveryPathGetsAnEnvelope: odd paths and methods still get HTTP 200 and
+// a Tencent-style JSON error, never a redirect, an HTML page or a 404.
+func TestEveryPathGetsAnEnvelope(t *testing.T) {
+	s := parleytest.Start(t, server.Options{})
+	tests := []struct{ method, path string }{
+		{http.MethodPost, "/v4//openim/sendmsg"},
+		{http.MethodPost, "/v4/openim/../openim/sendmsg"},
+		{http.MethodPost, "/"},
+		{http.MethodPost, "/healthz"},
+		{http.MethodGet, "/v4/openim/sendmsg"},
+		{http.MethodPut, "/v4/openim/sendmsg"},
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range tests {
+		req, err := http.NewRequest(tt.method, s.URL()+tt.path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct {
+			ActionStatus string
+			ErrorCode    int
+		}
+		err = json.NewDecoder(resp.Body).Decode(&env)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil || env.ActionStatus != "FAIL" || env.ErrorCode == 0 {
+			t.Errorf("%s %s: HTTP %d, envelope %+v (%v); want 200 and a FAIL envelope", tt.method, tt.path, resp.StatusCode, env, err)
+		}
+	}
+}
