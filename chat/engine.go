@@ -122,6 +122,12 @@ func cryptoRand() uint32 {
 // that is not. With sending set, a missing App admin is imported on the
 // spot instead, which costs nothing on the path of ordinary senders.
 func (e *Engine) requireAccounts(ctx context.Context, from string, fromCode int, to string, toCode int, sending bool) error {
+	return e.requireAccountsIn(ctx, e.store, from, fromCode, to, toCode, sending)
+}
+
+// requireAccountsIn is requireAccounts reading (and importing the admin)
+// through q, which may be a transaction.
+func (e *Engine) requireAccountsIn(ctx context.Context, q parley.Querier, from string, fromCode int, to string, toCode int, sending bool) error {
 	fromName, toName := accountField(fromCode), accountField(toCode)
 	if err := ValidateUserID(from); err != nil {
 		return parley.Errorf(fromCode, "%s: %s", fromName, err.(*parley.Error).Info)
@@ -129,7 +135,7 @@ func (e *Engine) requireAccounts(ctx context.Context, from string, fromCode int,
 	if err := ValidateUserID(to); err != nil {
 		return parley.Errorf(toCode, "%s: %s", toName, err.(*parley.Error).Info)
 	}
-	found, err := e.store.AccountGetMany(ctx, []string{from, to})
+	found, err := q.AccountGetMany(ctx, []string{from, to})
 	if err != nil {
 		return fmt.Errorf("chat: get accounts: %w", err)
 	}
@@ -139,7 +145,7 @@ func (e *Engine) requireAccounts(ctx context.Context, from string, fromCode int,
 		hasTo = hasTo || a.UserID == to
 	}
 	if !hasFrom && sending && from == e.admin {
-		if _, err := e.store.AccountUpsert(ctx, parley.Account{UserID: from, CreatedAt: e.now()}); err != nil {
+		if _, err := q.AccountUpsert(ctx, parley.Account{UserID: from, CreatedAt: e.now()}); err != nil {
 			return fmt.Errorf("chat: import the admin account: %w", err)
 		}
 		hasFrom = true

@@ -18,8 +18,10 @@ const MaxBatchRecipients = 500
 
 // SendC2C sends one message (openim/sendmsg).
 //
-// The steps, in order: the sender (default the App admin) and the
-// recipient must be imported; the body is validated; MsgTime, MsgKey and
+// The steps, in order: the body is validated (after the accounts when a
+// before-send callback will be made); the sender (default the App admin)
+// and the recipient must be imported, which is checked inside the
+// transaction unless the callback or an 80001 needs it earlier; MsgTime, MsgKey and
 // MsgId are assigned; a duplicate of a message sent in the last 120 s is
 // answered with the original's identifiers and nothing else happens; the
 // before-send callback may allow, rewrite, block or drop the message; a
@@ -35,8 +37,17 @@ func (e *Engine) SendC2C(ctx context.Context, p SendParams) (SendResult, error) 
 	if from == "" {
 		from = e.admin
 	}
-	if err := e.requireAccounts(ctx, from, parley.ErrFromAccountInvalid, p.To, parley.ErrToAccountInvalid, true); err != nil {
-		return SendResult{}, err
+	before := e.caller != nil && e.enabled(parley.CommandC2CBeforeSendMsg) && !p.ForbidBeforeCallback
+	after := e.enabled(parley.CommandC2CAfterSendMsg) && !p.ForbidAfterCallback
+	// The accounts are checked here when the app backend will be called
+	// about the message; otherwise inside the transaction, on the writer's
+	// connection, which spares every message a read-pool round trip.
+	checked := false
+	if before {
+		if err := e.requireAccounts(ctx, from, parley.ErrFromAccountInvalid, p.To, parley.ErrToAccountInvalid, true); err != nil {
+			return SendResult{}, err
+		}
+		checked = true
 	}
 	body, err := parseMsgBody(p.Body)
 	if err != nil {
@@ -66,9 +77,6 @@ func (e *Engine) SendC2C(ctx context.Context, p SendParams) (SendResult, error) 
 		BodyCRC:   m.BodyCRC,
 		Since:     m.MsgTime - int64(parley.DuplicateWindow/time.Second),
 	}
-	before := e.caller != nil && e.enabled(parley.CommandC2CBeforeSendMsg) && !p.ForbidBeforeCallback
-	after := e.enabled(parley.CommandC2CAfterSendMsg) && !p.ForbidAfterCallback
-
 	// A duplicate is answered by the check inside the transaction, never
 	// by a read outside it: the store may acknowledge as durable only what
 	// InTx saw. A look outside costs a read on every message, so it is
@@ -111,10 +119,15 @@ func (e *Engine) SendC2C(ctx context.Context, p SendParams) (SendResult, error) 
 				known = orig != nil
 			}
 			if !known {
+				if !checked {
+					if err := e.requireAccounts(ctx, from, parley.ErrFromAccountInvalid, p.To, parley.ErrToAccountInvalid, true); err != nil {
+						return SendResult{}, err
+					}
+				}
 				return SendResult{}, e.refuseRestricted(ctx, m, after, p.Origin, now)
 			}
 		}
-		res, err := e.commitSend(ctx, m, dedup, dupKey, known, after, p.Origin, now)
+		res, err := e.commitSend(ctx, m, !checked, dedup, dupKey, known, after, p.Origin, now)
 		if errors.Is(err, errDuplicateGone) {
 			precheck = false
 			continue
@@ -150,7 +163,10 @@ func (e *Engine) refuseRestricted(ctx context.Context, m *parley.Message, after 
 // Everything that does not need the transaction is done before it, as the
 // store may run transactions one at a time: the event's identity and body
 // are built here, and inside only the unread count is spliced in.
-func (e *Engine) commitSend(ctx context.Context, m *parley.Message, dedup bool, dupKey parley.MessageGetDuplicateParams, known, after bool, origin parley.Origin, now time.Time) (SendResult, error) {
+//
+// checkAccounts asks for the sender and recipient to be checked inside the
+// transaction, first, before anything is written.
+func (e *Engine) commitSend(ctx context.Context, m *parley.Message, checkAccounts, dedup bool, dupKey parley.MessageGetDuplicateParams, known, after bool, origin parley.Origin, now time.Time) (SendResult, error) {
 	var (
 		ev   *parley.Event
 		body afterSendBody
@@ -160,9 +176,23 @@ func (e *Engine) commitSend(ctx context.Context, m *parley.Message, dedup bool, 
 		ev = newEvent(parley.CommandC2CAfterSendMsg, m.From, m.To, nil, origin, now)
 	}
 	var orig *parley.Message
+	var refused error
 	events := 0
 	err := e.store.InTx(ctx, func(tx parley.Querier) error {
-		orig, events = nil, 0
+		orig, refused, events = nil, nil, 0
+		if checkAccounts {
+			err := e.requireAccountsIn(ctx, tx, m.From, parley.ErrFromAccountInvalid, m.To, parley.ErrToAccountInvalid, true)
+			var perr *parley.Error
+			if errors.As(err, &perr) {
+				// Nothing is written yet: answering with the refusal, not
+				// failing the fn, spares the rest of the group a re-run.
+				refused = err
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if dedup {
 			d, err := findDuplicate(ctx, tx, dupKey)
 			if err != nil || d != nil {
@@ -192,6 +222,9 @@ func (e *Engine) commitSend(ctx context.Context, m *parley.Message, dedup bool, 
 	})
 	if err != nil {
 		return SendResult{}, err
+	}
+	if refused != nil {
+		return SendResult{}, refused
 	}
 	if orig != nil {
 		return resultOf(orig), nil

@@ -855,3 +855,66 @@ func BenchmarkSendC2C(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
+
+// TestSendC2CAccountChecks: without a before-send callback the accounts are
+// checked inside the transaction, with one before it; the answers are the
+// same either way, a refused send writes nothing, and refusals in a group
+// of concurrent sends leave the others whole.
+func TestSendC2CAccountChecks(t *testing.T) {
+	allow := callerFunc(func(context.Context, string, []byte, parley.Origin) (parley.CallbackReply, error) {
+		return parley.CallbackReply{ActionStatus: "OK"}, nil
+	})
+	for _, withCallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("callback=%v", withCallback), func(t *testing.T) {
+			e := setup(t, func(c *chat.Config) {
+				c.RestrictedWords = []string{"forbidden"}
+				if withCallback {
+					c.Caller = allow
+				}
+			})
+			e.importUsers(t, "alice", "bob")
+			tests := []struct {
+				p    chat.SendParams
+				code int
+			}{
+				{chat.SendParams{From: "carol", To: "bob", Body: textBody("x")}, parley.ErrFromAccountInvalid},
+				{chat.SendParams{From: "alice", To: "carol", Body: textBody("x")}, parley.ErrToAccountInvalid},
+				{chat.SendParams{From: "alice", To: "carol", Body: textBody("forbidden")}, parley.ErrToAccountInvalid},
+				{chat.SendParams{From: "alice", To: "carol", MsgSeq: seq(7), Body: textBody("x")}, parley.ErrToAccountInvalid},
+			}
+			for _, tt := range tests {
+				_, err := e.eng.SendC2C(t.Context(), tt.p)
+				wantCode(t, err, tt.code)
+			}
+
+			var wg sync.WaitGroup
+			errs := make([]error, 40)
+			for i := range errs {
+				wg.Go(func() {
+					to := "bob"
+					if i%2 == 1 {
+						to = "nobody"
+					}
+					_, errs[i] = e.eng.SendC2C(t.Context(), chat.SendParams{From: "alice", To: to, MsgRandom: uint32(i), Body: textBody("hi")})
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if i%2 == 1 {
+					wantCode(t, err, parley.ErrToAccountInvalid)
+				} else if err != nil {
+					t.Errorf("send %d to bob: %v", i, err)
+				}
+			}
+			if got := len(e.messages(t, "bob", "alice")); got != 20 {
+				t.Errorf("bob has %d messages, want 20", got)
+			}
+			if got := len(e.afterSend(t)); got != 20 {
+				t.Errorf("%d after-send events, want 20 (none for refused sends)", got)
+			}
+			if got := e.unread(t, "bob").Total; got != 20 {
+				t.Errorf("bob's unread = %d, want 20", got)
+			}
+		})
+	}
+}
