@@ -49,6 +49,21 @@ func sendmsg(from, to string, random uint32) map[string]any {
 	}
 }
 
+// startRefusingWebhooks builds the binary and runs it on a fresh data
+// directory whose webhook receiver answers 500, so every webhook stays
+// pending; alice and bob are imported.
+func startRefusingWebhooks(t *testing.T) (bin, dir string, down *parleytest.Receiver, p *parleytest.Proc, c *parleytest.Client) {
+	t.Helper()
+	bin = parleytest.Binary(t)
+	dir = filepath.Join(t.TempDir(), "data")
+	down = parleytest.NewReceiver(t)
+	down.SetReply(http.StatusInternalServerError, "down for maintenance")
+	p, c = startServe(t, bin, dir, down.URL)
+	parleytest.OK(t, c.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": "alice"}))
+	parleytest.OK(t, c.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": "bob"}))
+	return bin, dir, down, p, c
+}
+
 // TestCrashWithPendingWebhooks acknowledges messages whose webhooks the
 // receiver refuses, SIGKILLs the server, restarts it against a receiver
 // that accepts, and checks that every acknowledged message is in history
@@ -57,14 +72,7 @@ func TestCrashWithPendingWebhooks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a real process")
 	}
-	bin := parleytest.Binary(t)
-	dir := filepath.Join(t.TempDir(), "data")
-
-	down := parleytest.NewReceiver(t)
-	down.SetReply(http.StatusInternalServerError, "down for maintenance")
-	p, c := startServe(t, bin, dir, down.URL)
-	parleytest.OK(t, c.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": "alice"}))
-	parleytest.OK(t, c.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": "bob"}))
+	bin, dir, down, p, c := startRefusingWebhooks(t)
 
 	const n = 50
 	acked := make([]string, 0, n)
@@ -91,14 +99,7 @@ func TestCrashDuringConcurrentSends(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a real process")
 	}
-	bin := parleytest.Binary(t)
-	dir := filepath.Join(t.TempDir(), "data")
-
-	down := parleytest.NewReceiver(t)
-	down.SetReply(http.StatusInternalServerError, "down for maintenance")
-	p, c := startServe(t, bin, dir, down.URL)
-	parleytest.OK(t, c.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": "alice"}))
-	parleytest.OK(t, c.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": "bob"}))
+	bin, dir, _, p, c := startRefusingWebhooks(t)
 
 	var (
 		mu     sync.Mutex
