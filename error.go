@@ -38,6 +38,9 @@ func ErrorCode(err error) int {
 // ErrNotFound is returned by Store lookups that find nothing.
 var ErrNotFound = errors.New("parley: not found")
 
+// ErrConflict is returned by Store inserts whose key is taken.
+var ErrConflict = errors.New("parley: already exists")
+
 // Tencent error codes used by parley (spec section 3.1). The names say what
 // they mean; the text each carries by default is in errorText.
 const (
@@ -91,9 +94,39 @@ const (
 	ErrInternal                = 91000
 	ErrJSONTooLong             = 93000
 
+	// Group codes (the 10000 series).
+	ErrGroupInternal         = 10002
+	ErrGroupBadCommand       = 10003
+	ErrGroupInvalidParam     = 10004
+	ErrGroupTooManyAccounts  = 10005
+	ErrGroupNotPermitted     = 10007
+	ErrGroupNotFound         = 10010
+	ErrGroupJSONParse        = 10011
+	ErrGroupOperatorInvalid  = 10012
+	ErrGroupAlreadyMember    = 10013
+	ErrGroupFull             = 10014
+	ErrGroupIDInvalid        = 10015
+	ErrGroupBlockedCallback  = 10016
+	ErrGroupMuted            = 10017
+	ErrGroupUserNotExist     = 10019
+	ErrGroupIDTaken          = 10021
+	ErrGroupRateLimit        = 10023
+	ErrGroupIDTakenByOwner   = 10025
+	ErrGroupRecallNotFound   = 10030
+	ErrGroupRecallTimeLimit  = 10031
+	ErrGroupRecallNotAllowed = 10032
+	ErrGroupNoRoaming        = 10044
+
+	// ErrExtensionConflict answers, per KV, a message-extension write whose
+	// Seq is not the KV's current Seq (spec decision 9.1).
+	ErrExtensionConflict = 23001
+
 	// The range a C2C before-send callback may pass through to the sender.
 	CallbackCustomMin = 120001
 	CallbackCustomMax = 130000
+	// The range a group before-send callback may pass through to the sender.
+	GroupCallbackCustomMin = 10100
+	GroupCallbackCustomMax = 10200
 )
 
 var errorText = map[int]string{
@@ -145,6 +178,30 @@ var errorText = map[int]string{
 	ErrCallbackReply:           "message callback error",
 	ErrInternal:                "internal server error",
 	ErrJSONTooLong:             "request JSON is too long",
+
+	ErrGroupInternal:         "internal server error",
+	ErrGroupBadCommand:       "invalid command",
+	ErrGroupInvalidParam:     "invalid parameter",
+	ErrGroupTooManyAccounts:  "too many accounts in the request",
+	ErrGroupNotPermitted:     "operation not permitted",
+	ErrGroupNotFound:         "group does not exist or has been dismissed",
+	ErrGroupJSONParse:        "Fail to Parse json data of body, Please check it",
+	ErrGroupOperatorInvalid:  "invalid operator UserID",
+	ErrGroupAlreadyMember:    "already a group member",
+	ErrGroupFull:             "the group is full",
+	ErrGroupIDInvalid:        "invalid GroupId or the group does not exist",
+	ErrGroupBlockedCallback:  "message blocked by the before-send callback",
+	ErrGroupMuted:            "the sender is muted in this group",
+	ErrGroupUserNotExist:     "UserID does not exist",
+	ErrGroupIDTaken:          "GroupId is already in use",
+	ErrGroupRateLimit:        "too many messages in this group per second",
+	ErrGroupIDTakenByOwner:   "GroupId is already in use, by a group this owner owns",
+	ErrGroupRecallNotFound:   "the message to recall does not exist",
+	ErrGroupRecallTimeLimit:  "the message is too old to recall",
+	ErrGroupRecallNotAllowed: "the message cannot be recalled",
+	ErrGroupNoRoaming:        "this group type keeps no message history",
+
+	ErrExtensionConflict: "the KV was changed by someone else: its Seq is not the one given",
 }
 
 // ErrorText is the standard ErrorInfo of a code, or "" if parley has none.

@@ -10,13 +10,21 @@ import (
 
 // Callback commands parley emits.
 const (
-	CommandC2CBeforeSendMsg  = "C2C.CallbackBeforeSendMsg"
-	CommandC2CAfterSendMsg   = "C2C.CallbackAfterSendMsg"
-	CommandC2CAfterWithdraw  = "C2C.CallbackAfterMsgWithDraw" // sic: capital D, as Tencent spells it
-	SendMsgSucceedInfo       = "send msg succeed"
-	UnreadMsgNumFailedSend   = -1
-	ForbidBeforeSendCallback = "ForbidBeforeSendMsgCallback"
-	ForbidAfterSendCallback  = "ForbidAfterSendMsgCallback"
+	CommandC2CBeforeSendMsg = "C2C.CallbackBeforeSendMsg"
+	CommandC2CAfterSendMsg  = "C2C.CallbackAfterSendMsg"
+	CommandC2CAfterWithdraw = "C2C.CallbackAfterMsgWithDraw" // sic: capital D, as Tencent spells it
+	// CommandC2CAfterExtension fires after a C2C message's extensions change (seed 000).
+	CommandC2CAfterExtension = "C2C.CallbackAfterC2CMsgExtension"
+
+	CommandGroupBeforeSendMsg = "Group.CallbackBeforeSendMsg"
+	CommandGroupAfterSendMsg  = "Group.CallbackAfterSendMsg"
+	CommandGroupAfterRecall   = "Group.CallbackAfterRecallMsg"
+	// CommandGroupAfterExtension fires after a group message's extensions change (seed 001).
+	CommandGroupAfterExtension = "Group.CallbackAfterGroupMsgExtension"
+	SendMsgSucceedInfo         = "send msg succeed"
+	UnreadMsgNumFailedSend     = -1
+	ForbidBeforeSendCallback   = "ForbidBeforeSendMsgCallback"
+	ForbidAfterSendCallback    = "ForbidAfterSendMsgCallback"
 )
 
 // Commands lists every callback command parley can emit, in the order
@@ -25,6 +33,11 @@ var Commands = []string{
 	CommandC2CBeforeSendMsg,
 	CommandC2CAfterSendMsg,
 	CommandC2CAfterWithdraw,
+	CommandC2CAfterExtension,
+	CommandGroupBeforeSendMsg,
+	CommandGroupAfterSendMsg,
+	CommandGroupAfterRecall,
+	CommandGroupAfterExtension,
 }
 
 // EventState is where an outbox event is in its life.
@@ -81,10 +94,16 @@ func C2CConversation(a, b string) string {
 	return "c2c:" + a + "\x00" + b
 }
 
-// IsCustomCallbackCode reports whether a before-send callback's ErrorCode is
-// in the range passed through to the sender.
+// IsCustomCallbackCode reports whether a C2C before-send callback's
+// ErrorCode is in the range passed through to the sender.
 func IsCustomCallbackCode(code int) bool {
 	return code >= CallbackCustomMin && code <= CallbackCustomMax
+}
+
+// IsGroupCustomCallbackCode reports whether a group before-send callback's
+// ErrorCode is in the range passed through to the sender.
+func IsGroupCustomCallbackCode(code int) bool {
+	return code >= GroupCallbackCustomMin && code <= GroupCallbackCustomMax
 }
 
 // The webhook bodies. Field order and JSON types follow the seeds exactly;
@@ -139,4 +158,83 @@ type CallbackReply struct {
 	ErrorInfo       string          `json:"ErrorInfo"`
 	MsgBody         json.RawMessage `json:"MsgBody,omitempty"`
 	CloudCustomData *string         `json:"CloudCustomData,omitempty"`
+}
+
+// C2CMsgExtension is the body of C2C.CallbackAfterC2CMsgExtension (seed
+// 000). ExtensionList lists the KVs the operation applied, each with the
+// new Seq (Value "" for a deletion); it is [] for a clear, never null.
+type C2CMsgExtension struct {
+	CallbackCommand string        `json:"CallbackCommand"`
+	FromAccount     string        `json:"From_Account"`
+	ToAccount       string        `json:"To_Account"`
+	MsgKey          string        `json:"MsgKey"`
+	OperateType     int           `json:"OperateType"`
+	ExtensionList   []ExtensionKV `json:"ExtensionList"`
+	Seq             uint64        `json:"Seq"`
+	EventTime       int64         `json:"EventTime"` // Unix milliseconds
+}
+
+// GroupMsgExtension is the body of Group.CallbackAfterGroupMsgExtension
+// (seed 001), with the same ExtensionList rules as C2CMsgExtension.
+type GroupMsgExtension struct {
+	CallbackCommand string        `json:"CallbackCommand"`
+	GroupID         string        `json:"GroupId"`
+	MsgSeq          uint64        `json:"MsgSeq"`
+	OperateType     int           `json:"OperateType"`
+	ExtensionList   []ExtensionKV `json:"ExtensionList"`
+	Seq             uint64        `json:"Seq"`
+	EventTime       int64         `json:"EventTime"` // Unix milliseconds
+}
+
+// GroupBeforeSendMsg is the body of Group.CallbackBeforeSendMsg (spec 2.2),
+// in the order of Tencent's sample.
+type GroupBeforeSendMsg struct {
+	CallbackCommand string          `json:"CallbackCommand"`
+	GroupID         string          `json:"GroupId"`
+	Type            string          `json:"Type"`
+	FromAccount     string          `json:"From_Account"`
+	OperatorAccount string          `json:"Operator_Account"`
+	Random          uint32          `json:"Random"`
+	MsgID           string          `json:"MsgId"`
+	OnlineOnlyFlag  int             `json:"OnlineOnlyFlag"`
+	MsgBody         json.RawMessage `json:"MsgBody"`
+	CloudCustomData string          `json:"CloudCustomData,omitempty"`
+	TopicID         string          `json:"TopicId,omitempty"`
+	EventTime       int64           `json:"EventTime"` // Unix milliseconds
+}
+
+// GroupAfterSendMsg is the body of Group.CallbackAfterSendMsg (spec 2.3),
+// in the order of Tencent's sample. An online-only message has MsgSeq 0.
+type GroupAfterSendMsg struct {
+	CallbackCommand string          `json:"CallbackCommand"`
+	GroupID         string          `json:"GroupId"`
+	Type            string          `json:"Type"`
+	FromAccount     string          `json:"From_Account"`
+	OperatorAccount string          `json:"Operator_Account"`
+	Random          uint32          `json:"Random"`
+	MsgID           string          `json:"MsgId"`
+	MsgSeq          uint64          `json:"MsgSeq"`
+	MsgTime         int64           `json:"MsgTime"`
+	OnlineOnlyFlag  int             `json:"OnlineOnlyFlag"`
+	MsgBody         json.RawMessage `json:"MsgBody"`
+	CloudCustomData string          `json:"CloudCustomData,omitempty"`
+	TopicID         string          `json:"TopicId,omitempty"`
+	EventTime       int64           `json:"EventTime"` // Unix milliseconds
+}
+
+// GroupAfterRecallMsg is the body of Group.CallbackAfterRecallMsg (spec
+// 2.4): one event per recall call, listing the messages it recalled.
+type GroupAfterRecallMsg struct {
+	CallbackCommand string           `json:"CallbackCommand"`
+	OperatorAccount string           `json:"Operator_Account"`
+	Type            string           `json:"Type"`
+	GroupID         string           `json:"GroupId"`
+	MsgSeqList      []GroupMsgSeqRef `json:"MsgSeqList"`
+	TopicID         string           `json:"TopicId,omitempty"`
+	EventTime       int64            `json:"EventTime"` // Unix milliseconds
+}
+
+// GroupMsgSeqRef is one item of a MsgSeqList.
+type GroupMsgSeqRef struct {
+	MsgSeq uint64 `json:"MsgSeq"`
 }

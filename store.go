@@ -73,14 +73,84 @@ type Querier interface {
 	// conversations.
 	ConversationUnreadTotal(ctx context.Context, owner string) (int, error)
 
+	// GroupInsert creates g. It fails with ErrConflict if a group with
+	// g.ID exists. NextMsgSeq is set to 1 and MemberCount to 0 whatever g
+	// says; members are added with GroupMemberAdd.
+	GroupInsert(ctx context.Context, g *Group) error
+	// GroupGet returns one group, or ErrNotFound.
+	GroupGet(ctx context.Context, id string) (*Group, error)
+	// GroupGetMany returns those of ids that exist, in any order.
+	GroupGetMany(ctx context.Context, ids []string) ([]*Group, error)
+	// GroupDelete removes a group with its members, its messages and their
+	// extensions. It reports whether the group existed.
+	GroupDelete(ctx context.Context, id string) (deleted bool, err error)
+
+	// GroupMemberAdd adds those of p.Members not yet in the group (all of
+	// the same GroupID) and keeps the group's MemberCount. It returns the
+	// UserIDs it added, in the order given; members already in the group
+	// are left as they are. ErrNotFound if the group does not exist.
+	GroupMemberAdd(ctx context.Context, p GroupMemberAddParams) (added []string, err error)
+	// GroupMemberGet returns one member, or ErrNotFound.
+	GroupMemberGet(ctx context.Context, groupID, userID string) (*GroupMember, error)
+	// GroupMemberList returns members in join order (JoinTime, then the
+	// order they were added). See GroupMemberListParams.
+	GroupMemberList(ctx context.Context, p GroupMemberListParams) ([]*GroupMember, error)
+	// GroupMemberDelete removes those of p.UserIDs that are members and
+	// keeps the group's MemberCount; it returns the UserIDs it removed.
+	GroupMemberDelete(ctx context.Context, p GroupMemberDeleteParams) (deleted []string, err error)
+	// GroupMemberTouch records that a member sent a message at p.At (its
+	// LastSendMsgTime). A non-member is not an error: nothing changes.
+	GroupMemberTouch(ctx context.Context, p GroupMemberTouchParams) error
+
+	// GroupMessageInsert stores m with the group's NextMsgSeq as m.MsgSeq,
+	// advances NextMsgSeq by 1 and sets the group's LastMsgTime to
+	// m.MsgTime. Concurrent inserts get distinct, gapless seqs in commit
+	// order. ErrNotFound if the group does not exist.
+	GroupMessageInsert(ctx context.Context, m *GroupMessage) error
+	// GroupMessageGet returns one message, or ErrNotFound.
+	GroupMessageGet(ctx context.Context, groupID string, msgSeq uint64) (*GroupMessage, error)
+	// GroupMessageGetDuplicate finds the newest stored message of the group
+	// from p.From with p.Random and p.BodyCRC sent at or after p.Since, or
+	// ErrNotFound.
+	GroupMessageGetDuplicate(ctx context.Context, p GroupMessageGetDuplicateParams) (*GroupMessage, error)
+	// GroupMessageList returns a group's messages with MsgSeq <= p.MaxSeq
+	// (0 means no bound), newest (highest MsgSeq) first, at most p.Limit.
+	GroupMessageList(ctx context.Context, p GroupMessageListParams) ([]*GroupMessage, error)
+	// GroupMessageRecall marks a message recalled; ErrNotFound if it does
+	// not exist.
+	GroupMessageRecall(ctx context.Context, groupID string, msgSeq uint64) error
+
+	// ExtensionStateGet returns the version state of target's extensions;
+	// a target never written is the zero ExtensionState, not ErrNotFound.
+	ExtensionStateGet(ctx context.Context, target string) (ExtensionState, error)
+	// ExtensionGetKeys returns those of keys that target has, in any order.
+	ExtensionGetKeys(ctx context.Context, target string, keys []string) ([]ExtensionKV, error)
+	// ExtensionList returns target's KVs with Seq >= p.StartSeq ordered by
+	// Seq then Key, at most p.Limit.
+	ExtensionList(ctx context.Context, p ExtensionListParams) ([]ExtensionKV, error)
+	// ExtensionWrite applies one operation to target: with p.Clear every
+	// KV is removed and ClearSeq becomes p.Seq; then each of p.Put is
+	// stored (replacing any KV of its key) with Seq p.Seq and each key of
+	// p.Delete removed (absent keys are not an error). The state's Seq
+	// becomes p.Seq and its Count follows the KVs. The caller checks
+	// versions and limits: ExtensionWrite stores what it is told.
+	ExtensionWrite(ctx context.Context, p ExtensionWriteParams) error
+
 	// EventInsert adds e to the outbox as pending and due at
 	// e.NextAttemptAt (zero means now), and sets e.Seq.
 	EventInsert(ctx context.Context, e *Event) error
 	// EventClaimDue leases up to p.Limit pending events whose next attempt
-	// is due at p.Now and that no live lease holds, in Seq order. Claimed
-	// events are not returned again until p.LeaseUntil passes or their
-	// state changes.
+	// is due at p.Now and that no live lease holds, in Seq order, keeping
+	// each conversation in order: an event is claimable only if every
+	// earlier pending event of its Conversation is claimable too (so it is
+	// claimed in the same call, ahead of it). An earlier event that is
+	// leased or waiting for a retry holds back the rest of its
+	// conversation. Claimed events are not returned again until
+	// p.LeaseUntil passes or their state changes.
 	EventClaimDue(ctx context.Context, p EventClaimDueParams) ([]*Event, error)
+	// EventRelease gives up the leases of events claimed but not attempted,
+	// so that they are claimable again at once.
+	EventRelease(ctx context.Context, ids []string) error
 	// EventMarkDelivered marks events delivered at p.At and releases them.
 	EventMarkDelivered(ctx context.Context, p EventMarkDeliveredParams) error
 	// EventRetry records a failed attempt and schedules the next one.
@@ -92,7 +162,11 @@ type Querier interface {
 	// events leased by a process that crashed are delivered at once.
 	EventReleaseLeases(ctx context.Context) error
 	// EventNextDue returns the earliest NextAttemptAt of pending, unleased
-	// events; ok is false when there are none.
+	// events that are first among the pending events of their
+	// conversation (those EventClaimDue could claim once due); ok is false
+	// when there are none. An event held back behind an earlier one is
+	// left out: it becomes claimable only when that one's outcome is
+	// written, and whoever writes it wakes the claimer.
 	EventNextDue(ctx context.Context) (at time.Time, ok bool, err error)
 	// EventGet returns one event by ID, or ErrNotFound.
 	EventGet(ctx context.Context, id string) (*Event, error)
@@ -154,6 +228,62 @@ type ConversationMarkReadParams struct {
 	Owner    string
 	Peer     string
 	ReadTime int64
+}
+
+type GroupMemberAddParams struct {
+	GroupID string
+	Members []GroupMember
+}
+
+// GroupMemberListParams selects members of one group: those of UserIDs
+// when it is not empty (in join order), else the page of Limit members
+// (zero means all) after skipping Offset.
+type GroupMemberListParams struct {
+	GroupID string
+	UserIDs []string
+	Offset  int
+	Limit   int
+}
+
+type GroupMemberDeleteParams struct {
+	GroupID string
+	UserIDs []string
+}
+
+type GroupMemberTouchParams struct {
+	GroupID string
+	UserID  string
+	At      int64 // Unix seconds
+}
+
+// GroupMessageGetDuplicateParams is send_group_msg's duplicate-suppression
+// key: group, sender, Random and the CRC of the content.
+type GroupMessageGetDuplicateParams struct {
+	GroupID string
+	From    string
+	Random  uint32
+	BodyCRC uint32
+	Since   int64 // Unix seconds; older messages are not duplicates
+}
+
+type GroupMessageListParams struct {
+	GroupID string
+	MaxSeq  uint64 // inclusive; 0 means the newest
+	Limit   int
+}
+
+type ExtensionListParams struct {
+	Target   string
+	StartSeq uint64
+	Limit    int
+}
+
+type ExtensionWriteParams struct {
+	Target string
+	Seq    uint64 // the operation's Seq: the state's Seq + 1
+	Clear  bool
+	Put    []ExtensionKV // their Seq is ignored: p.Seq is stored
+	Delete []string
 }
 
 type EventClaimDueParams struct {

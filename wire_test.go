@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,14 @@ import (
 // readSeed returns a seed sample compacted: the wire form parley must emit.
 func readSeed(t *testing.T, command string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "seeds", command+".json"))
+	return readSample(t, filepath.Join("testdata", "seeds", command+".json"))
+}
+
+// readSample returns a JSON file compacted.
+func readSample(t *testing.T, path string) []byte {
+	t.Helper()
+	command := filepath.Base(path)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +62,22 @@ func TestWebhookBodiesMatchSeeds(t *testing.T) {
 			MsgKey:          "48374_2837546_1557481126",
 			UnreadMsgNum:    7,
 		}},
+		{parley.CommandC2CAfterExtension + ".set", c2cExtension(parley.ExtensionSet, 1, 1764688540182,
+			parley.ExtensionKV{Key: "k1", Value: "v1", Seq: 1},
+			parley.ExtensionKV{Key: "k2", Value: "v2", Seq: 1},
+			parley.ExtensionKV{Key: "k3", Value: "v3", Seq: 1})},
+		{parley.CommandC2CAfterExtension + ".delete", c2cExtension(parley.ExtensionDel, 2, 1764688641499,
+			parley.ExtensionKV{Key: "k1", Seq: 2},
+			parley.ExtensionKV{Key: "k2", Seq: 2},
+			parley.ExtensionKV{Key: "k3", Seq: 2})},
+		{parley.CommandC2CAfterExtension + ".clear", c2cExtension(parley.ExtensionClear, 3, 1764688662721)},
+		{parley.CommandGroupAfterExtension + ".set", groupExtension(parley.ExtensionSet, 56, 1764688294360,
+			parley.ExtensionKV{Key: "key2", Value: "value2", Seq: 56},
+			parley.ExtensionKV{Key: "key3", Value: "12122", Seq: 56})},
+		{parley.CommandGroupAfterExtension + ".delete", groupExtension(parley.ExtensionDel, 57, 1764688312045,
+			parley.ExtensionKV{Key: "key2", Seq: 57},
+			parley.ExtensionKV{Key: "key3", Seq: 57})},
+		{parley.CommandGroupAfterExtension + ".clear", groupExtension(parley.ExtensionClear, 58, 1764688329047)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.command, func(t *testing.T) {
@@ -65,6 +89,71 @@ func TestWebhookBodiesMatchSeeds(t *testing.T) {
 				t.Errorf("body differs from the seed\n got: %s\nwant: %s", got, want)
 			}
 		})
+	}
+}
+
+func c2cExtension(op int, seq uint64, eventTime int64, kvs ...parley.ExtensionKV) parley.C2CMsgExtension {
+	return parley.C2CMsgExtension{
+		CallbackCommand: parley.CommandC2CAfterExtension,
+		FromAccount:     "user1",
+		ToAccount:       "user2",
+		MsgKey:          "93847636_1287657_1764688415",
+		OperateType:     op,
+		ExtensionList:   append([]parley.ExtensionKV{}, kvs...),
+		Seq:             seq,
+		EventTime:       eventTime,
+	}
+}
+
+func groupExtension(op int, seq uint64, eventTime int64, kvs ...parley.ExtensionKV) parley.GroupMsgExtension {
+	return parley.GroupMsgExtension{
+		CallbackCommand: parley.CommandGroupAfterExtension,
+		GroupID:         "test",
+		MsgSeq:          10,
+		OperateType:     op,
+		ExtensionList:   append([]parley.ExtensionKV{}, kvs...),
+		Seq:             seq,
+		EventTime:       eventTime,
+	}
+}
+
+// TestGroupAfterSendMsgMatchesTencent holds the group after-send body to
+// the sample of Tencent's page, which is not a seed.
+func TestGroupAfterSendMsgMatchesTencent(t *testing.T) {
+	got, err := json.Marshal(parley.GroupAfterSendMsg{
+		CallbackCommand: parley.CommandGroupAfterSendMsg,
+		GroupID:         "@TGS#2J4SZEAEL",
+		Type:            parley.GroupPublic,
+		FromAccount:     "jared",
+		OperatorAccount: "admin",
+		Random:          123456,
+		MsgID:           "144115233406643804-1727580296-4026038328",
+		MsgSeq:          123,
+		MsgTime:         1490686222,
+		OnlineOnlyFlag:  1,
+		MsgBody:         json.RawMessage(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"red packet"}}]`),
+		CloudCustomData: "your cloud custom data",
+		EventTime:       1670574414123,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := readSample(t, filepath.Join("testdata", "tencent", parley.CommandGroupAfterSendMsg+".json")); !bytes.Equal(got, want) {
+		t.Errorf("body differs from Tencent's sample\n got: %s\nwant: %s", got, want)
+	}
+}
+
+// TestExtensionTargetsAreDistinct: targets of different messages never
+// collide, and a group's prefix covers its own targets only.
+func TestExtensionTargetsAreDistinct(t *testing.T) {
+	if parley.GroupExtensionTarget("g", 11) == parley.GroupExtensionTarget("g1", 1) {
+		t.Error("group extension targets of different messages collide")
+	}
+	if !strings.HasPrefix(parley.GroupExtensionTarget("g", 1), parley.GroupExtensionPrefix("g")) {
+		t.Error("a group's extension target does not start with its prefix")
+	}
+	if strings.HasPrefix(parley.GroupExtensionTarget("g1", 1), parley.GroupExtensionPrefix("g")) {
+		t.Error("group g1's target starts with group g's prefix")
 	}
 }
 

@@ -458,9 +458,10 @@ func (w *Worker) flush(batch []result) {
 		w.log.Error("delivery: recording attempt results", "events", len(batch), "error", err)
 		return
 	}
-	if len(failed) > 0 {
-		w.Notify() // a retry may be due before whatever the loop is waiting for
-	}
+	// A retry may be due before whatever the loop is waiting for, and an
+	// outcome written may free the next event of its conversation, which
+	// the store held back (EventClaimDue keeps conversations in order).
+	w.Notify()
 }
 
 func (w *Worker) logFailure(o outcome) {

@@ -51,7 +51,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		want string
 	}{
 		{"policy", server.Options{BeforeSendPolicy: "maybe"}, `before-send policy "maybe"`},
-		{"command", server.Options{CallbackCommands: []string{"C2C.CallbackAfterSendMsg", "Group.CallbackAfterSendMsg"}}, `unknown callback command "Group.CallbackAfterSendMsg"`},
+		{"command", server.Options{CallbackCommands: []string{"C2C.CallbackAfterSendMsg", "Group.CallbackAfterNewMember"}}, `unknown callback command "Group.CallbackAfterNewMember"`},
 		{"url scheme", server.Options{CallbackURL: "ftp://example.com/hook"}, "scheme must be http or https"},
 		{"url no scheme", server.Options{CallbackURL: "example.com/hook"}, "scheme must be http or https"},
 		{"url no host", server.Options{CallbackURL: "http:///hook"}, "has no host"},

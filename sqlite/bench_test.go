@@ -182,3 +182,50 @@ func BenchmarkSendMsg(b *testing.B) {
 	s := db.Stats()
 	b.ReportMetric(float64(s.Calls)/float64(s.Transactions), "calls/commit")
 }
+
+// BenchmarkClaimHeldBack is the delivery worker's idle round with a
+// backlog that cannot move: every conversation's first event is leased (in
+// flight to a slow receiver) and the rest wait behind it. A claim finds
+// nothing and EventNextDue reports nothing, and both read the whole
+// backlog to be sure, once per event at most a seek.
+func BenchmarkClaimHeldBack(b *testing.B) {
+	for _, backlog := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprint("backlog ", backlog), func(b *testing.B) {
+			db := open(b, sqlite.Config{})
+			ctx := context.Background()
+			now := time.Now()
+			const convs = 100
+			insert := func(from, to int) {
+				err := db.InTx(ctx, func(tx parley.Querier) error {
+					for i := from; i < to; i++ {
+						e := &parley.Event{ID: fmt.Sprint("evt_", i), Command: parley.CommandC2CAfterSendMsg,
+							Conversation: fmt.Sprint("conv", i%convs), Body: []byte(`{}`), NextAttemptAt: now}
+						if err := tx.EventInsert(ctx, e); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			insert(0, convs)
+			heads, err := db.EventClaimDue(ctx, parley.EventClaimDueParams{Now: now, LeaseUntil: now.Add(time.Hour), Limit: convs})
+			if err != nil || len(heads) != convs {
+				b.Fatalf("claiming the heads: %d, %v", len(heads), err)
+			}
+			insert(convs, backlog)
+			b.ResetTimer()
+			for b.Loop() {
+				es, err := db.EventClaimDue(ctx, parley.EventClaimDueParams{Now: now, LeaseUntil: now.Add(time.Hour), Limit: 256})
+				if err != nil || len(es) != 0 {
+					b.Fatalf("claim = %d events, %v; want none", len(es), err)
+				}
+				if _, ok, err := db.EventNextDue(ctx); err != nil || ok {
+					b.Fatalf("EventNextDue = %v, %v; want nothing due", ok, err)
+				}
+			}
+		})
+	}
+}

@@ -92,6 +92,123 @@ func (db *DB) ConversationUnreadTotal(ctx context.Context, owner string) (int, e
 	return db.r.conversationUnreadTotal(ctx, owner)
 }
 
+func (db *DB) GroupInsert(ctx context.Context, g *parley.Group) error {
+	return db.InTx(ctx, func(q parley.Querier) error { return q.GroupInsert(ctx, g) })
+}
+
+func (db *DB) GroupGet(ctx context.Context, id string) (*parley.Group, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.groupGet(ctx, id)
+}
+
+func (db *DB) GroupGetMany(ctx context.Context, ids []string) ([]*parley.Group, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.groupGetMany(ctx, ids)
+}
+
+func (db *DB) GroupDelete(ctx context.Context, id string) (deleted bool, err error) {
+	err = db.InTx(ctx, func(q parley.Querier) error {
+		var err error
+		deleted, err = q.GroupDelete(ctx, id)
+		return err
+	})
+	return deleted, err
+}
+
+func (db *DB) GroupMemberAdd(ctx context.Context, p parley.GroupMemberAddParams) (added []string, err error) {
+	err = db.InTx(ctx, func(q parley.Querier) error {
+		var err error
+		added, err = q.GroupMemberAdd(ctx, p)
+		return err
+	})
+	return added, err
+}
+
+func (db *DB) GroupMemberGet(ctx context.Context, groupID, userID string) (*parley.GroupMember, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.groupMemberGet(ctx, groupID, userID)
+}
+
+func (db *DB) GroupMemberList(ctx context.Context, p parley.GroupMemberListParams) ([]*parley.GroupMember, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.groupMemberList(ctx, p)
+}
+
+func (db *DB) GroupMemberDelete(ctx context.Context, p parley.GroupMemberDeleteParams) (deleted []string, err error) {
+	err = db.InTx(ctx, func(q parley.Querier) error {
+		var err error
+		deleted, err = q.GroupMemberDelete(ctx, p)
+		return err
+	})
+	return deleted, err
+}
+
+func (db *DB) GroupMemberTouch(ctx context.Context, p parley.GroupMemberTouchParams) error {
+	return db.InTx(ctx, func(q parley.Querier) error { return q.GroupMemberTouch(ctx, p) })
+}
+
+func (db *DB) GroupMessageInsert(ctx context.Context, m *parley.GroupMessage) error {
+	return db.InTx(ctx, func(q parley.Querier) error { return q.GroupMessageInsert(ctx, m) })
+}
+
+func (db *DB) GroupMessageGet(ctx context.Context, groupID string, msgSeq uint64) (*parley.GroupMessage, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.groupMessageGet(ctx, groupID, msgSeq)
+}
+
+func (db *DB) GroupMessageGetDuplicate(ctx context.Context, p parley.GroupMessageGetDuplicateParams) (*parley.GroupMessage, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.groupMessageGetDuplicate(ctx, p)
+}
+
+func (db *DB) GroupMessageList(ctx context.Context, p parley.GroupMessageListParams) ([]*parley.GroupMessage, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.groupMessageList(ctx, p)
+}
+
+func (db *DB) GroupMessageRecall(ctx context.Context, groupID string, msgSeq uint64) error {
+	return db.InTx(ctx, func(q parley.Querier) error { return q.GroupMessageRecall(ctx, groupID, msgSeq) })
+}
+
+func (db *DB) ExtensionStateGet(ctx context.Context, target string) (parley.ExtensionState, error) {
+	if db.closed.Load() {
+		return parley.ExtensionState{}, ErrClosed
+	}
+	return db.r.extensionStateGet(ctx, target)
+}
+
+func (db *DB) ExtensionGetKeys(ctx context.Context, target string, keys []string) ([]parley.ExtensionKV, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.extensionGetKeys(ctx, target, keys)
+}
+
+func (db *DB) ExtensionList(ctx context.Context, p parley.ExtensionListParams) ([]parley.ExtensionKV, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.r.extensionList(ctx, p)
+}
+
+func (db *DB) ExtensionWrite(ctx context.Context, p parley.ExtensionWriteParams) error {
+	return db.InTx(ctx, func(q parley.Querier) error { return q.ExtensionWrite(ctx, p) })
+}
+
 func (db *DB) EventInsert(ctx context.Context, e *parley.Event) error {
 	return db.InTx(ctx, func(q parley.Querier) error { return q.EventInsert(ctx, e) })
 }
@@ -103,6 +220,10 @@ func (db *DB) EventClaimDue(ctx context.Context, p parley.EventClaimDueParams) (
 		return err
 	})
 	return es, err
+}
+
+func (db *DB) EventRelease(ctx context.Context, ids []string) error {
+	return db.InTx(ctx, func(q parley.Querier) error { return q.EventRelease(ctx, ids) })
 }
 
 func (db *DB) EventMarkDelivered(ctx context.Context, p parley.EventMarkDeliveredParams) error {

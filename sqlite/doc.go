@@ -86,10 +86,51 @@
 //     InTx; the writer carries on.
 //   - Event Seq is the outbox's commit order: the writer assigns it in the
 //     order fns run, and AUTOINCREMENT never reuses a value.
+//   - Claims keep each conversation in order. EventClaimDue walks pending
+//     events in Seq order and takes an event only if it is due, unleased,
+//     and no earlier pending event of its conversation is blocked (leased,
+//     or not yet due): one NOT EXISTS seek into the partial index of
+//     pending events by (conversation, seq). The earlier events are then
+//     claimable too and come first in the walk, so they are claimed in the
+//     same call, ahead of it; LIMIT cuts the walk in Seq order, so it can
+//     cut a conversation short but never leave a gap in it. Delivered and
+//     dead events leave the index and hold nothing back.
+//   - EventNextDue reports the earliest NextAttemptAt of an unleased event
+//     that is the first pending event of its conversation: an event behind
+//     an earlier one becomes claimable only once the earlier one is, so it
+//     is not due for waking purposes, and a worker that sleeps until
+//     NextDue after an empty claim does not spin on it. It is exact except
+//     for leases, as before ordered claims: a lease that has run out (its
+//     holder died) still counts as held, and an event held back by a live
+//     lease is not reported at all. Both wake the worker late, never early:
+//     the first waits for the worker's idle bound, and the second is freed
+//     when the lease's holder records its attempt, which is the holder's
+//     own cue to claim again. The walk goes in due order and stops at the
+//     first such event; when every head is leased it reads the whole
+//     backlog, as a claim does.
+//   - A group's MsgSeq is taken from groups.next_msg_seq by one
+//     UPDATE ... RETURNING that also advances it, in the same transaction
+//     as the message's insert. fns run one at a time on the writer, so
+//     concurrent senders get distinct seqs in commit order, and a rolled-
+//     back fn (or savepoint) gives its seq back with its insert: the
+//     committed seqs of a group are 1..N without gaps.
+//   - A group's member_count moves with every member inserted or deleted,
+//     by the rows the statements report, in the same transaction.
+//   - An extension state's count is recounted from the target's KVs after
+//     every write, in the same transaction, so it is the number of keys
+//     that exist whatever the write held (replaced keys, absent deletes, a
+//     key named twice).
+//   - A group's extension targets are the range [prefix, prefix with its
+//     last byte + 1) of parley.GroupExtensionPrefix, compared byte by byte:
+//     GroupDelete removes exactly them, with no LIKE to take '%' or '_' in
+//     a GroupId as wildcards or to fold case.
 //   - An owner's unread total is a row of its own, kept by triggers on
 //     conversations in the same transaction as each change, so it always
 //     equals the sum of the owner's conversations and costs one row to read.
 //   - Times are stored as integers: Unix milliseconds for accounts and
-//     events, MsgTime in seconds as given. A zero time is stored as 0 and
-//     read back as the zero time.
+//     events, MsgTime and the group times in seconds as given. A zero time
+//     is stored as 0 and read back as the zero time.
+//   - Lists stored in a column (AppDefinedData, a group message's To and
+//     AtInfo) are JSON text, read back as written: nil stays nil and an
+//     empty list stays empty.
 package sqlite

@@ -63,9 +63,16 @@ const (
 
 	sqlConversationUnreadTotal = `SELECT coalesce((SELECT total FROM unread_totals WHERE owner = ?), 0)`
 
-	sqlEventNextDue = `SELECT next_attempt_at FROM events INDEXED BY events_pending_due
-		WHERE state = 'pending' AND lease_until = 0
-		ORDER BY next_attempt_at LIMIT 1`
+	// The earliest next_attempt_at among the unleased events that are the
+	// first pending event of their conversation: only those can make
+	// anything claimable by coming due (a later event waits for the first
+	// either way). The walk goes by due time and stops at the first such
+	// event; each step is one seek in events_pending_conversation.
+	sqlEventNextDue = `SELECT e.next_attempt_at FROM events AS e INDEXED BY events_pending_due
+		WHERE e.state = 'pending' AND e.lease_until = 0
+			AND NOT EXISTS (SELECT 1 FROM events AS b INDEXED BY events_pending_conversation
+				WHERE b.state = 'pending' AND b.conversation = e.conversation AND b.seq < e.seq)
+		ORDER BY e.next_attempt_at LIMIT 1`
 
 	sqlEventGet = `SELECT ` + eventColumns + ` FROM events WHERE id = ?`
 
@@ -111,11 +118,21 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`
 
 	// Walks pending events in seq order and leases the first ?3 that are
-	// due and not leased. ?1 lease until, ?2 now.
+	// due and not leased, and whose conversation has no earlier pending
+	// event that is blocked (leased, or not yet due). Every earlier pending
+	// event of a claimed one is then claimable too and, having a lower seq,
+	// comes first in the walk, so it is claimed in the same call: LIMIT can
+	// cut a conversation short, never leave a gap in it. The NOT EXISTS
+	// walks the conversation from its first pending event and stops at the
+	// first blocked one, which for a conversation held back is usually the
+	// first. ?1 lease until, ?2 now.
 	sqlEventClaimDue = `UPDATE events SET lease_until = ?1
-		WHERE seq IN (SELECT seq FROM events INDEXED BY events_pending_seq
-			WHERE state = 'pending' AND next_attempt_at <= ?2 AND lease_until <= ?2
-			ORDER BY seq LIMIT ?3)
+		WHERE seq IN (SELECT e.seq FROM events AS e INDEXED BY events_pending_seq
+			WHERE e.state = 'pending' AND e.next_attempt_at <= ?2 AND e.lease_until <= ?2
+				AND NOT EXISTS (SELECT 1 FROM events AS b INDEXED BY events_pending_conversation
+					WHERE b.state = 'pending' AND b.conversation = e.conversation AND b.seq < e.seq
+						AND (b.next_attempt_at > ?2 OR b.lease_until > ?2))
+			ORDER BY e.seq LIMIT ?3)
 		RETURNING ` + eventColumns
 
 	// ?2 is a JSON array of IDs: one statement for a whole batch.
@@ -126,6 +143,10 @@ const (
 	sqlEventMarkDead = `UPDATE events SET state = 'dead', attempts = ?, last_error = ?, dead_at = ?, lease_until = 0
 		WHERE id = ?`
 	sqlEventReleaseLeases = `UPDATE events SET lease_until = 0 WHERE state = 'pending' AND lease_until != 0`
+	// ? is a JSON array of IDs. An event delivered or dead meanwhile keeps
+	// its state; its lease is already gone.
+	sqlEventRelease = `UPDATE events SET lease_until = 0
+		WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'`
 )
 
 type preparer func(ctx context.Context, query string) (*sql.Stmt, error)
@@ -162,6 +183,11 @@ type readStmts struct {
 	accountGetStmt, messageGetDuplicateStmt, messageGetByKeyStmt, messageGetByOddKeyStmt,
 	messageListStmt, conversationGetStmt, conversationUnreadTotalStmt, eventNextDueStmt,
 	eventGetStmt, eventListStmt *sql.Stmt
+
+	groupGetStmt, groupGetManyStmt, groupMemberGetStmt, groupMemberListIDsStmt, groupMemberListPageStmt,
+	groupMessageGetStmt, groupMessageGetDuplicateStmt, groupMessageListStmt *sql.Stmt
+
+	extensionStateGetStmt, extensionGetKeysStmt, extensionListStmt *sql.Stmt
 }
 
 func prepareRead(ctx context.Context, prepare preparer) (*readStmts, error) {
@@ -181,6 +207,17 @@ func (r *readStmts) defs() []stmtDef {
 		{&r.eventNextDueStmt, sqlEventNextDue},
 		{&r.eventGetStmt, sqlEventGet},
 		{&r.eventListStmt, sqlEventList},
+		{&r.groupGetStmt, sqlGroupGet},
+		{&r.groupGetManyStmt, sqlGroupGetMany},
+		{&r.groupMemberGetStmt, sqlGroupMemberGet},
+		{&r.groupMemberListIDsStmt, sqlGroupMemberListIDs},
+		{&r.groupMemberListPageStmt, sqlGroupMemberListPage},
+		{&r.groupMessageGetStmt, sqlGroupMessageGet},
+		{&r.groupMessageGetDuplicateStmt, sqlGroupMessageGetDuplicate},
+		{&r.groupMessageListStmt, sqlGroupMessageList},
+		{&r.extensionStateGetStmt, sqlExtensionStateGet},
+		{&r.extensionGetKeysStmt, sqlExtensionGetKeys},
+		{&r.extensionListStmt, sqlExtensionList},
 	}
 }
 
@@ -198,8 +235,14 @@ type writeStmts struct {
 	readStmts
 	accountInsert, accountUpdate, accountDelete, conversationDeleteByUser,
 	messageInsert, messageKeyInsert, messageRecall, conversationAddUnread, conversationMarkRead,
-	eventInsert, eventClaimDue, eventMarkDelivered, eventRetry, eventMarkDead,
+	eventInsert, eventClaimDue, eventRelease, eventMarkDelivered, eventRetry, eventMarkDead,
 	eventReleaseLeases *sql.Stmt
+
+	groupInsert, groupExists, groupDelete, groupMemberDeleteAll, groupMessageDeleteAll,
+	extensionKVDeleteRange, extensionStateDeleteRange, groupAddMemberCount, groupMemberInsert,
+	groupMemberDelete, groupMemberTouch, groupTakeMsgSeq, groupMessageInsert, groupMessageRecall *sql.Stmt
+
+	extensionClear, extensionPut, extensionDelete, extensionStateSet *sql.Stmt
 
 	begin, commit, rollback, savepoint, rollbackTo, release *sql.Stmt
 }
@@ -226,6 +269,25 @@ func (w *writeStmts) defs() []stmtDef {
 		stmtDef{&w.eventRetry, sqlEventRetry},
 		stmtDef{&w.eventMarkDead, sqlEventMarkDead},
 		stmtDef{&w.eventReleaseLeases, sqlEventReleaseLeases},
+		stmtDef{&w.eventRelease, sqlEventRelease},
+		stmtDef{&w.groupInsert, sqlGroupInsert},
+		stmtDef{&w.groupExists, sqlGroupExists},
+		stmtDef{&w.groupDelete, sqlGroupDelete},
+		stmtDef{&w.groupMemberDeleteAll, sqlGroupMemberDeleteAll},
+		stmtDef{&w.groupMessageDeleteAll, sqlGroupMessageDeleteAll},
+		stmtDef{&w.extensionKVDeleteRange, sqlExtensionKVDeleteRange},
+		stmtDef{&w.extensionStateDeleteRange, sqlExtensionStateDeleteRange},
+		stmtDef{&w.groupAddMemberCount, sqlGroupAddMemberCount},
+		stmtDef{&w.groupMemberInsert, sqlGroupMemberInsert},
+		stmtDef{&w.groupMemberDelete, sqlGroupMemberDelete},
+		stmtDef{&w.groupMemberTouch, sqlGroupMemberTouch},
+		stmtDef{&w.groupTakeMsgSeq, sqlGroupTakeMsgSeq},
+		stmtDef{&w.groupMessageInsert, sqlGroupMessageInsert},
+		stmtDef{&w.groupMessageRecall, sqlGroupMessageRecall},
+		stmtDef{&w.extensionClear, sqlExtensionClear},
+		stmtDef{&w.extensionPut, sqlExtensionPut},
+		stmtDef{&w.extensionDelete, sqlExtensionDelete},
+		stmtDef{&w.extensionStateSet, sqlExtensionStateSet},
 		stmtDef{&w.begin, "BEGIN IMMEDIATE"},
 		stmtDef{&w.commit, "COMMIT"},
 		stmtDef{&w.rollback, "ROLLBACK"},
@@ -694,6 +756,20 @@ func (t *tx) EventClaimDue(ctx context.Context, p parley.EventClaimDueParams) ([
 	// RETURNING comes back in no promised order.
 	slices.SortFunc(es, func(a, b *parley.Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	return es, nil
+}
+
+func (t *tx) EventRelease(ctx context.Context, ids []string) error {
+	if err := t.check(ctx); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := jsonList(ids)
+	if err != nil {
+		return err
+	}
+	return t.db.w.exec(t.db.w.eventRelease, list)
 }
 
 func (t *tx) EventMarkDelivered(ctx context.Context, p parley.EventMarkDeliveredParams) error {

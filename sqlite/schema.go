@@ -126,6 +126,120 @@ CREATE INDEX events_pending_due ON events (next_attempt_at) WHERE state = 'pendi
 	// duplicate is at most 120 s old. Each index keyed by conversation or
 	// sender costs a scattered page write per message in a group commit.
 	`DROP INDEX messages_duplicate;`,
+	// 3: groups, group members and messages, message extensions, and
+	// per-conversation ordered claims of events.
+	`
+-- A rowid table, not WITHOUT ROWID: AppDefinedData can make a row a few
+-- KB, which a table leaf holds whole (up to about 4 KB) where a WITHOUT
+-- ROWID cell spills past about 1 KB into overflow pages, and every stored
+-- message rewrites the row (next_msg_seq, last_msg_time). The id index is
+-- not touched by that rewrite.
+CREATE TABLE groups (
+	id                 TEXT PRIMARY KEY,
+	type               TEXT NOT NULL,
+	owner              TEXT NOT NULL,
+	name               TEXT NOT NULL,
+	introduction       TEXT NOT NULL,
+	notification       TEXT NOT NULL,
+	face_url           TEXT NOT NULL,
+	max_member_count   INTEGER NOT NULL,
+	apply_join_option  TEXT NOT NULL,
+	invite_join_option TEXT NOT NULL,
+	app_defined_data   TEXT NOT NULL, -- JSON array of {"Key","Value"}; 'null' when not given
+	support_topic      INTEGER NOT NULL,
+	shut_up_all        INTEGER NOT NULL,
+	create_time        INTEGER NOT NULL,
+	last_info_time     INTEGER NOT NULL,
+	last_msg_time      INTEGER NOT NULL,
+	next_msg_seq       INTEGER NOT NULL,
+	member_count       INTEGER NOT NULL
+);
+
+-- join_seq aliases the rowid, so it is the order members were added in,
+-- and an explicit alias survives VACUUM, which may renumber a hidden rowid.
+CREATE TABLE group_members (
+	join_seq                INTEGER PRIMARY KEY,
+	group_id                TEXT NOT NULL,
+	user_id                 TEXT NOT NULL,
+	role                    TEXT NOT NULL,
+	join_time               INTEGER NOT NULL,
+	name_card               TEXT NOT NULL,
+	msg_flag                TEXT NOT NULL,
+	shut_up_until           INTEGER NOT NULL,
+	last_send_msg_time      INTEGER NOT NULL,
+	read_msg_seq            INTEGER NOT NULL,
+	app_member_defined_data TEXT NOT NULL -- JSON, as app_defined_data
+);
+-- The key every member lookup uses. Named, so that a list of members by
+-- UserID can be pinned to it: without statistics the planner prefers
+-- walking the whole group in join order, which for a large group is far
+-- more rows than the few asked for.
+CREATE UNIQUE INDEX group_members_user ON group_members (group_id, user_id);
+-- Join order is (join_time, join_seq); the rowid join_seq ends every index
+-- entry, so this index serves the whole order, for pages and OFFSET.
+CREATE INDEX group_members_join ON group_members (group_id, join_time);
+
+-- WITHOUT ROWID: (group_id, msg_seq) is how every read finds a message, so
+-- the table itself is that index and an insert writes one B-tree, not a
+-- table and an index. Most rows are a few hundred bytes; a large body
+-- spills into overflow pages, as it would from a table leaf past 4 KB.
+CREATE TABLE group_messages (
+	group_id          TEXT NOT NULL,
+	msg_seq           INTEGER NOT NULL,
+	from_id           TEXT NOT NULL,
+	msg_random        INTEGER NOT NULL,
+	msg_time          INTEGER NOT NULL,
+	msg_id            TEXT NOT NULL,
+	priority          TEXT NOT NULL,
+	body              BLOB NOT NULL,
+	cloud_custom_data TEXT NOT NULL,
+	body_crc          INTEGER NOT NULL,
+	to_ids            TEXT,          -- JSON array of UserIDs; NULL: every member
+	at_info           TEXT,          -- GroupAtInfo as given; NULL when absent
+	is_system         INTEGER NOT NULL,
+	no_unread         INTEGER NOT NULL,
+	no_last_msg       INTEGER NOT NULL,
+	support_extension INTEGER NOT NULL,
+	need_read_receipt INTEGER NOT NULL,
+	recalled          INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (group_id, msg_seq)
+) WITHOUT ROWID;
+-- The one secondary index, for the duplicate check every send makes: MsgSeq
+-- is assigned at commit and MsgTime is not monotonic in it, so the primary
+-- key cannot bound a "last 300 s" search. Random nearly always picks out the
+-- message; msg_time bounds the range even for a client that reuses one
+-- Random, so the check never reads beyond the window.
+CREATE INDEX group_messages_duplicate ON group_messages (group_id, msg_random, msg_time);
+
+-- Message extensions. target is parley.C2CExtensionTarget or
+-- parley.GroupExtensionTarget; a group's targets share a prefix, so
+-- deleting a group deletes a range.
+CREATE TABLE extension_states (
+	target    TEXT PRIMARY KEY,
+	seq       INTEGER NOT NULL,
+	clear_seq INTEGER NOT NULL,
+	count     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE extension_kvs (
+	target TEXT NOT NULL,
+	key    TEXT NOT NULL,
+	value  TEXT NOT NULL,
+	seq    INTEGER NOT NULL,
+	PRIMARY KEY (target, key)
+) WITHOUT ROWID;
+-- Pages of a message's KVs by (Seq, Key), from a StartSeq.
+CREATE INDEX extension_kvs_seq ON extension_kvs (target, seq, key);
+
+-- Claims keep each conversation in order: an event may be claimed only if
+-- no earlier pending event of its conversation is blocked (leased or not
+-- yet due). This finds a conversation's pending events in seq order, and
+-- whether an event is the first of its conversation, with one seek. Only
+-- pending events, like the other event indexes, so it is the size of the
+-- backlog: while webhooks keep up it is a few pages, already written by
+-- the commit before; a large undelivered backlog makes each new event one
+-- more scattered page write (conversation order is not time order).
+CREATE INDEX events_pending_conversation ON events (conversation, seq) WHERE state = 'pending';
+`,
 }
 
 // migrate brings the schema to len(migrations), one transaction a step.

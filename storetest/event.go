@@ -17,6 +17,11 @@ func eventTests() []querierTest {
 		{"EventGet/KeepsEveryField", testEventGet},
 		{"EventClaimDue/DueUnleasedInSeqOrder", testEventClaimDue},
 		{"EventClaimDue/Limit", testEventClaimDueLimit},
+		{"EventClaimDue/LeasedEventHoldsBackItsConversation", testEventClaimDueLeaseHoldsBack},
+		{"EventClaimDue/WaitingEventHoldsBackItsConversation", testEventClaimDueWaitingHoldsBack},
+		{"EventClaimDue/DeadEventLetsTheNextGo", testEventClaimDueDeadHead},
+		{"EventRelease/MakesClaimedClaimableAtOnce", testEventRelease},
+		{"EventRelease/IgnoresEventsNotLeased", testEventReleaseNotLeased},
 		{"EventMarkDelivered/EndsDelivery", testEventMarkDelivered},
 		{"EventRetry/ClearsLeaseAndReschedules", testEventRetry},
 		{"EventMarkDead/EndsDelivery", testEventMarkDead},
@@ -39,6 +44,13 @@ func newEvent(name string, due time.Time) *parley.Event {
 		CreatedAt:     t0(),
 		NextAttemptAt: due,
 	}
+}
+
+// alone puts e in a conversation of its own, so that no other event of
+// the test holds it back or is held back by it.
+func alone(e *parley.Event) *parley.Event {
+	e.Conversation = parley.GroupConversation("solo " + e.ID)
+	return e
 }
 
 func insertEvent(t *testing.T, q parley.Querier, e *parley.Event) *parley.Event {
@@ -185,10 +197,10 @@ func testEventGet(t *testing.T, q parley.Querier) {
 }
 
 func testEventClaimDue(t *testing.T, q parley.Querier) {
-	e1 := insertEvent(t, q, newEvent("e1 due -1s", t0().Add(-time.Second)))
-	e2 := insertEvent(t, q, newEvent("e2 due +1h", t0().Add(time.Hour)))
-	e3 := insertEvent(t, q, newEvent("e3 due -2s", t0().Add(-2*time.Second)))
-	e4 := insertEvent(t, q, newEvent("e4 due now", t0()))
+	e1 := insertEvent(t, q, alone(newEvent("e1 due -1s", t0().Add(-time.Second))))
+	e2 := insertEvent(t, q, alone(newEvent("e2 due +1h", t0().Add(time.Hour))))
+	e3 := insertEvent(t, q, alone(newEvent("e3 due -2s", t0().Add(-2*time.Second))))
+	e4 := insertEvent(t, q, alone(newEvent("e4 due now", t0())))
 
 	assertClaim(t, q, t0().Add(-3*time.Second), 10) // nothing due yet
 
@@ -227,7 +239,7 @@ func testEventClaimDue(t *testing.T, q parley.Querier) {
 func testEventClaimDueLimit(t *testing.T, q parley.Querier) {
 	var es []*parley.Event
 	for i := range 7 {
-		es = append(es, insertEvent(t, q, newEvent(fmt.Sprint(i), t0())))
+		es = append(es, insertEvent(t, q, alone(newEvent(fmt.Sprint(i), t0()))))
 	}
 	assertClaim(t, q, t0(), 1, es[0])
 	assertClaim(t, q, t0(), 3, es[1:4]...)
@@ -270,7 +282,8 @@ func testEventMarkDelivered(t *testing.T, q parley.Querier) {
 func testEventRetry(t *testing.T, q parley.Querier) {
 	ctx := t.Context()
 	e := insertEvent(t, q, newEvent("e", t0()))
-	other := insertEvent(t, q, newEvent("other", t0()))
+	// In a conversation of its own: e's retries must not hold it back.
+	other := insertEvent(t, q, alone(newEvent("other", t0())))
 	assertClaim(t, q, t0(), 1, e) // leased until t0()+30s
 
 	next := t0().Add(5 * time.Second)
@@ -376,9 +389,9 @@ func testEventNextDue(t *testing.T, q parley.Querier) {
 		t.Fatalf("EventNextDue on an empty outbox = %v, true; want ok false", at)
 	}
 
-	late := insertEvent(t, q, newEvent("late", t0().Add(10*time.Second)))
+	late := insertEvent(t, q, alone(newEvent("late", t0().Add(10*time.Second))))
 	assertNextDue(t0().Add(10 * time.Second))
-	early := insertEvent(t, q, newEvent("early", t0().Add(5*time.Second)))
+	early := insertEvent(t, q, alone(newEvent("early", t0().Add(5*time.Second))))
 	assertNextDue(t0().Add(5 * time.Second))
 
 	// A leased event is in flight: the next due one is the other.
@@ -476,4 +489,175 @@ func testEventListDefaultLimit(t *testing.T, q parley.Querier) {
 	if !slices.Equal(eventIDs(got), ids[100:]) {
 		t.Fatalf("EventList after the first 100 = %d events, want the last 5", len(got))
 	}
+}
+
+// inConversation inserts an event of conv due at due.
+func inConversation(t *testing.T, q parley.Querier, conv, name string, due time.Time) *parley.Event {
+	t.Helper()
+	e := newEvent(name, due)
+	e.Conversation = conv
+	return insertEvent(t, q, e)
+}
+
+func markDelivered(t *testing.T, q parley.Querier, at time.Time, es ...*parley.Event) {
+	t.Helper()
+	if err := q.EventMarkDelivered(t.Context(), parley.EventMarkDeliveredParams{IDs: eventIDs(es), At: at}); err != nil {
+		t.Fatalf("EventMarkDelivered(%q): %v", eventIDs(es), err)
+	}
+}
+
+func release(t *testing.T, q parley.Querier, ids ...string) {
+	t.Helper()
+	if err := q.EventRelease(t.Context(), ids); err != nil {
+		t.Fatalf("EventRelease(%q): %v", ids, err)
+	}
+}
+
+// The conversations of the EventClaimDue and EventRelease tests; the third
+// one's name extends the second's.
+func conversations() (a, b, c string) {
+	return parley.C2CConversation("alice", "bob"), parley.GroupConversation("g"), parley.GroupConversation("g1")
+}
+
+func testEventClaimDueLeaseHoldsBack(t *testing.T, q parley.Querier) {
+	a, b, c := conversations()
+	a1 := inConversation(t, q, a, "a1", t0())
+	b1 := inConversation(t, q, b, "b1", t0())
+	a2 := inConversation(t, q, a, "a2", t0())
+	b2 := inConversation(t, q, b, "b2", t0())
+	a3 := inConversation(t, q, a, "a3", t0())
+	c1 := inConversation(t, q, c, "c1", t0())
+
+	// The Limit may cut a conversation short; what it leaves waits.
+	assertClaim(t, q, t0(), 1, a1)
+	// a1's lease holds back a2 and a3, and they take no place under the
+	// Limit: the rest of the outbox goes on.
+	assertClaim(t, q, t0(), 2, b1, b2)
+	assertClaim(t, q, t0(), 10, c1)
+	assertClaim(t, q, t0().Add(time.Second), 10)
+
+	// a1 delivered: the next of its conversation go, in order.
+	markDelivered(t, q, t0().Add(time.Second), a1)
+	assertClaim(t, q, t0().Add(2*time.Second), 10, a2, a3) // leased until t0+32s
+
+	// b2 is acknowledged before b1, whose attempt is still going: b1's
+	// lease ends first, and b1 alone comes back.
+	markDelivered(t, q, t0().Add(3*time.Second), b2)
+	assertClaim(t, q, t0().Add(30500*time.Millisecond), 10, b1, c1)
+	// Expired leases: the earliest of a conversation comes back with the
+	// rest behind it, in one claim.
+	markDelivered(t, q, t0().Add(31*time.Second), b1)
+	a4 := inConversation(t, q, a, "a4", t0())
+	assertClaim(t, q, t0().Add(33*time.Second), 10, a2, a3, a4)
+}
+
+func testEventClaimDueWaitingHoldsBack(t *testing.T, q parley.Querier) {
+	ctx := t.Context()
+	a, b, c := conversations()
+	a1 := inConversation(t, q, a, "a1", t0())
+	b1 := inConversation(t, q, b, "b1 due in an hour", t0().Add(time.Hour))
+	a2 := inConversation(t, q, a, "a2", t0())
+	b2 := inConversation(t, q, b, "b2", t0())
+	c1 := inConversation(t, q, c, "c1", t0())
+
+	assertClaim(t, q, t0(), 1, a1)
+	next := t0().Add(time.Minute)
+	if err := q.EventRetry(ctx, parley.EventRetryParams{ID: a1.ID, Attempts: 1, NextAttemptAt: next, LastError: "HTTP 503"}); err != nil {
+		t.Fatalf("EventRetry: %v", err)
+	}
+	retried := *a1
+	retried.Attempts, retried.NextAttemptAt, retried.LastError = 1, next, "HTTP 503"
+	// a1 waits for its retry, its lease gone, and a2 waits behind it; b1
+	// is not due yet, and b2 waits behind it.
+	assertClaim(t, q, t0().Add(time.Second), 10, c1)
+	markDelivered(t, q, t0().Add(time.Second), c1)
+	assertClaim(t, q, next.Add(-time.Millisecond), 10)
+
+	assertClaim(t, q, next, 10, &retried, a2)
+	// Every lease over and b1 due: both conversations, in Seq order.
+	assertClaim(t, q, t0().Add(time.Hour), 10, &retried, b1, a2, b2)
+}
+
+func testEventClaimDueDeadHead(t *testing.T, q parley.Querier) {
+	a, b, _ := conversations()
+	a1 := inConversation(t, q, a, "a1", t0())
+	a2 := inConversation(t, q, a, "a2", t0())
+	a3 := inConversation(t, q, a, "a3", t0())
+	b1 := inConversation(t, q, b, "b1", t0())
+
+	assertClaim(t, q, t0(), 1, a1)
+	assertClaim(t, q, t0(), 10, b1)
+	if err := q.EventMarkDead(t.Context(), parley.EventMarkDeadParams{ID: a1.ID, Attempts: 8, LastError: "HTTP 500", At: t0()}); err != nil {
+		t.Fatalf("EventMarkDead: %v", err)
+	}
+	// A dead event holds back nothing: replaying it is up to an operator.
+	assertClaim(t, q, t0().Add(time.Second), 10, a2, a3)
+}
+
+func testEventRelease(t *testing.T, q parley.Querier) {
+	ctx := t.Context()
+	a, b, c := conversations()
+	a1 := inConversation(t, q, a, "a1", t0())
+	a2 := inConversation(t, q, a, "a2", t0())
+	b1 := inConversation(t, q, b, "b1", t0())
+	c1 := inConversation(t, q, c, "c1", t0())
+	if got := claim(t, q, t0(), t0().Add(time.Hour), 10); !slices.Equal(eventIDs(got), eventIDs([]*parley.Event{a1, a2, b1, c1})) {
+		t.Fatalf("claim = %q, want a1, a2, b1, c1", eventIDs(got))
+	}
+
+	// Released at once, long before the lease would end; the others
+	// stay leased.
+	release(t, q, b1.ID)
+	assertClaim(t, q, t0().Add(time.Second), 10, b1)
+	// a2 is released, but a1's lease still holds it back.
+	release(t, q, a2.ID)
+	assertClaim(t, q, t0().Add(2*time.Second), 10)
+	release(t, q, a1.ID)
+	assertClaim(t, q, t0().Add(3*time.Second), 10, a1, a2)
+
+	// Releasing is not an attempt: nothing but the lease changes.
+	for _, e := range []*parley.Event{a1, a2, b1, c1} {
+		assertEvent(t, getEvent(t, q, e.ID), e)
+	}
+	if at, ok, err := q.EventNextDue(ctx); err != nil || ok {
+		t.Fatalf("EventNextDue with every event leased = %v, %v, %v; want ok false", at, ok, err)
+	}
+	release(t, q, c1.ID)
+	if at, ok, err := q.EventNextDue(ctx); err != nil || !ok || !at.Equal(t0()) {
+		t.Errorf("EventNextDue after releasing c1 = %v, %v, %v; want %v, true", at, ok, err, t0())
+	}
+	release(t, q)
+	release(t, q, []string{}...)
+	assertClaim(t, q, t0().Add(4*time.Second), 10, c1)
+}
+
+func testEventReleaseNotLeased(t *testing.T, q parley.Querier) {
+	ctx := t.Context()
+	delivered := insertEvent(t, q, alone(newEvent("delivered", t0())))
+	dead := insertEvent(t, q, alone(newEvent("dead", t0())))
+	retrying := insertEvent(t, q, alone(newEvent("retrying", t0())))
+	future := insertEvent(t, q, alone(newEvent("future", t0().Add(time.Hour))))
+	assertClaim(t, q, t0(), 10, delivered, dead, retrying)
+
+	markDelivered(t, q, t0().Add(time.Second), delivered)
+	if err := q.EventMarkDead(ctx, parley.EventMarkDeadParams{ID: dead.ID, Attempts: 3, LastError: "HTTP 500", At: t0().Add(time.Second)}); err != nil {
+		t.Fatalf("EventMarkDead: %v", err)
+	}
+	if err := q.EventRetry(ctx, parley.EventRetryParams{ID: retrying.ID, Attempts: 1, NextAttemptAt: t0().Add(10 * time.Minute), LastError: "timeout"}); err != nil {
+		t.Fatalf("EventRetry: %v", err)
+	}
+	var before []*parley.Event
+	for _, e := range []*parley.Event{delivered, dead, retrying, future} {
+		before = append(before, getEvent(t, q, e.ID))
+	}
+
+	release(t, q, delivered.ID, dead.ID, retrying.ID, future.ID, "evt_unknown")
+	for _, e := range before {
+		assertEvent(t, getEvent(t, q, e.ID), e)
+	}
+	// Nothing was leased, so nothing became claimable: the retry and the
+	// future event wait for their time, the others are done.
+	assertClaim(t, q, t0().Add(2*time.Second), 10)
+	assertClaim(t, q, t0().Add(10*time.Minute), 10, before[2])
+	assertClaim(t, q, t0().Add(2*time.Hour), 10, before[2], before[3])
 }

@@ -71,6 +71,10 @@ func querierTests() []querierTest {
 	all = append(all, accountTests()...)
 	all = append(all, messageTests()...)
 	all = append(all, conversationTests()...)
+	all = append(all, groupTests()...)
+	all = append(all, groupMemberTests()...)
+	all = append(all, groupMessageTests()...)
+	all = append(all, extensionTests()...)
 	all = append(all, eventTests()...)
 	return all
 }
@@ -172,6 +176,143 @@ func (q txQuerier) ConversationUnreadTotal(ctx context.Context, owner string) (n
 	return n, err
 }
 
+func (q txQuerier) GroupInsert(ctx context.Context, g *parley.Group) error {
+	return q.s.InTx(ctx, func(tx parley.Querier) error { return tx.GroupInsert(ctx, g) })
+}
+
+func (q txQuerier) GroupGet(ctx context.Context, id string) (g *parley.Group, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		g, err = tx.GroupGet(ctx, id)
+		return err
+	})
+	return g, err
+}
+
+func (q txQuerier) GroupGetMany(ctx context.Context, ids []string) (gs []*parley.Group, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		gs, err = tx.GroupGetMany(ctx, ids)
+		return err
+	})
+	return gs, err
+}
+
+func (q txQuerier) GroupDelete(ctx context.Context, id string) (deleted bool, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		deleted, err = tx.GroupDelete(ctx, id)
+		return err
+	})
+	return deleted, err
+}
+
+func (q txQuerier) GroupMemberAdd(ctx context.Context, p parley.GroupMemberAddParams) (added []string, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		added, err = tx.GroupMemberAdd(ctx, p)
+		return err
+	})
+	return added, err
+}
+
+func (q txQuerier) GroupMemberGet(ctx context.Context, groupID, userID string) (m *parley.GroupMember, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		m, err = tx.GroupMemberGet(ctx, groupID, userID)
+		return err
+	})
+	return m, err
+}
+
+func (q txQuerier) GroupMemberList(ctx context.Context, p parley.GroupMemberListParams) (ms []*parley.GroupMember, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		ms, err = tx.GroupMemberList(ctx, p)
+		return err
+	})
+	return ms, err
+}
+
+func (q txQuerier) GroupMemberDelete(ctx context.Context, p parley.GroupMemberDeleteParams) (deleted []string, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		deleted, err = tx.GroupMemberDelete(ctx, p)
+		return err
+	})
+	return deleted, err
+}
+
+func (q txQuerier) GroupMemberTouch(ctx context.Context, p parley.GroupMemberTouchParams) error {
+	return q.s.InTx(ctx, func(tx parley.Querier) error { return tx.GroupMemberTouch(ctx, p) })
+}
+
+func (q txQuerier) GroupMessageInsert(ctx context.Context, m *parley.GroupMessage) error {
+	return q.s.InTx(ctx, func(tx parley.Querier) error { return tx.GroupMessageInsert(ctx, m) })
+}
+
+func (q txQuerier) GroupMessageGet(ctx context.Context, groupID string, msgSeq uint64) (m *parley.GroupMessage, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		m, err = tx.GroupMessageGet(ctx, groupID, msgSeq)
+		return err
+	})
+	return m, err
+}
+
+func (q txQuerier) GroupMessageGetDuplicate(ctx context.Context, p parley.GroupMessageGetDuplicateParams) (m *parley.GroupMessage, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		m, err = tx.GroupMessageGetDuplicate(ctx, p)
+		return err
+	})
+	return m, err
+}
+
+func (q txQuerier) GroupMessageList(ctx context.Context, p parley.GroupMessageListParams) (ms []*parley.GroupMessage, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		ms, err = tx.GroupMessageList(ctx, p)
+		return err
+	})
+	return ms, err
+}
+
+func (q txQuerier) GroupMessageRecall(ctx context.Context, groupID string, msgSeq uint64) error {
+	return q.s.InTx(ctx, func(tx parley.Querier) error { return tx.GroupMessageRecall(ctx, groupID, msgSeq) })
+}
+
+func (q txQuerier) ExtensionStateGet(ctx context.Context, target string) (st parley.ExtensionState, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		st, err = tx.ExtensionStateGet(ctx, target)
+		return err
+	})
+	return st, err
+}
+
+func (q txQuerier) ExtensionGetKeys(ctx context.Context, target string, keys []string) (kvs []parley.ExtensionKV, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		kvs, err = tx.ExtensionGetKeys(ctx, target, keys)
+		return err
+	})
+	return kvs, err
+}
+
+func (q txQuerier) ExtensionList(ctx context.Context, p parley.ExtensionListParams) (kvs []parley.ExtensionKV, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		kvs, err = tx.ExtensionList(ctx, p)
+		return err
+	})
+	return kvs, err
+}
+
+func (q txQuerier) ExtensionWrite(ctx context.Context, p parley.ExtensionWriteParams) error {
+	return q.s.InTx(ctx, func(tx parley.Querier) error { return tx.ExtensionWrite(ctx, p) })
+}
+
 func (q txQuerier) EventInsert(ctx context.Context, e *parley.Event) error {
 	return q.s.InTx(ctx, func(tx parley.Querier) error { return tx.EventInsert(ctx, e) })
 }
@@ -183,6 +324,10 @@ func (q txQuerier) EventClaimDue(ctx context.Context, p parley.EventClaimDuePara
 		return err
 	})
 	return es, err
+}
+
+func (q txQuerier) EventRelease(ctx context.Context, ids []string) error {
+	return q.s.InTx(ctx, func(tx parley.Querier) error { return tx.EventRelease(ctx, ids) })
 }
 
 func (q txQuerier) EventMarkDelivered(ctx context.Context, p parley.EventMarkDeliveredParams) error {

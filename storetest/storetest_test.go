@@ -2,12 +2,14 @@ package storetest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,14 +65,71 @@ func mutants() []mutant {
 			"Direct/EventList", []string{"Direct/EventList/Filters", "Direct/EventList/DefaultLimit"}},
 		{"EventNextDueNever", func(s parley.Store) parley.Store { return nextDueNever{s} },
 			"Direct/EventNextDue", []string{"Direct/EventNextDue/EarliestPendingUnleased"}},
+		{"EventClaimDueIgnoresConversation", func(s parley.Store) parley.Store { return claimIgnoresConversation{s} },
+			"Direct/EventClaimDue", []string{
+				"Direct/EventClaimDue/LeasedEventHoldsBackItsConversation",
+				"Direct/EventClaimDue/WaitingEventHoldsBackItsConversation",
+			}},
+		{"EventReleaseDoesNothing", func(s parley.Store) parley.Store { return releaseNothing{s} },
+			"Direct/EventRelease", []string{"Direct/EventRelease/MakesClaimedClaimableAtOnce"}},
+		{"EventReleaseReleasesEveryLease", func(s parley.Store) parley.Store { return releaseEveryLease{s} },
+			"Direct/EventRelease", []string{"Direct/EventRelease/MakesClaimedClaimableAtOnce"}},
+		{"GroupInsertReplaces", func(s parley.Store) parley.Store { return groupInsertReplaces{s} },
+			"Direct/GroupInsert", []string{"Direct/GroupInsert/ConflictKeepsFirst"}},
+		{"GroupNextMsgSeqStuck", func(s parley.Store) parley.Store { return nextMsgSeqStuck{s} },
+			"Direct/GroupMessageInsert", []string{"Direct/GroupMessageInsert/AssignsSeqsAndAdvancesGroup"}},
+		{"GroupDeleteLeavesExtensions", func(s parley.Store) parley.Store { return deleteLeavesExtensions{s} },
+			"Direct/GroupDelete", []string{"Direct/GroupDelete/RemovesOnlyItsGroup", "Direct/GroupDelete/IDCanBeReused"}},
+		{"GroupMemberCountNaive", func(s parley.Store) parley.Store { return newNaiveMemberCount(s) },
+			"Direct/GroupMember(Add|Delete)", []string{"Direct/GroupMemberAdd/AddsOnlyNewInOrderGiven", "Direct/GroupMemberDelete/RemovesOnlyMembers"}},
+		{"GroupMemberAddReturnsAll", func(s parley.Store) parley.Store { return memberAddReturnsAll{s} },
+			"Direct/GroupMemberAdd", []string{"Direct/GroupMemberAdd/AddsOnlyNewInOrderGiven"}},
+		{"GroupMemberListByUserID", func(s parley.Store) parley.Store { return memberListByUserID{s} },
+			"Direct/GroupMemberList", []string{"Direct/GroupMemberList/JoinOrderAndPages"}},
+		{"GroupMemberListIgnoresOffset", func(s parley.Store) parley.Store { return memberListIgnoresOffset{s} },
+			"Direct/GroupMemberList", []string{"Direct/GroupMemberList/JoinOrderAndPages"}},
+		{"GroupMemberTouchAddsNonMember", func(s parley.Store) parley.Store { return touchAddsNonMember{s} },
+			"Direct/GroupMemberTouch", []string{"Direct/GroupMemberTouch/SetsLastSendMsgTime"}},
+		{"GroupMessageGetDuplicateIgnoresSince", func(s parley.Store) parley.Store { return groupDuplicateIgnoresSince{s} },
+			"Direct/GroupMessageGetDuplicate", []string{"Direct/GroupMessageGetDuplicate/MatchesEveryKeyFieldAndSince"}},
+		{"GroupMessageGetDuplicateIgnoresBodyCRC", func(s parley.Store) parley.Store {
+			return groupDuplicateByList{s, func(m *parley.GroupMessage, p parley.GroupMessageGetDuplicateParams) bool {
+				return m.From == p.From && m.Random == p.Random && m.MsgTime >= p.Since
+			}, false}
+		}, "Direct/GroupMessageGetDuplicate", []string{"Direct/GroupMessageGetDuplicate/MatchesEveryKeyFieldAndSince"}},
+		{"GroupMessageGetDuplicateOldest", func(s parley.Store) parley.Store {
+			return groupDuplicateByList{s, func(m *parley.GroupMessage, p parley.GroupMessageGetDuplicateParams) bool {
+				return m.From == p.From && m.Random == p.Random && m.BodyCRC == p.BodyCRC && m.MsgTime >= p.Since
+			}, true}
+		}, "Direct/GroupMessageGetDuplicate", []string{"Direct/GroupMessageGetDuplicate/MatchesEveryKeyFieldAndSince"}},
+		{"GroupMessageListOldestFirst", func(s parley.Store) parley.Store { return groupListOldestFirst{s} },
+			"Direct/GroupMessageList", []string{"Direct/GroupMessageList/NewestFirstBelowMaxSeq"}},
+		{"GroupMessageListIgnoresMaxSeq", func(s parley.Store) parley.Store { return groupListIgnoresMaxSeq{s} },
+			"Direct/GroupMessageList", []string{"Direct/GroupMessageList/NewestFirstBelowMaxSeq"}},
+		{"ExtensionWriteMiscounts", func(s parley.Store) parley.Store { return newExtensionMiscount(s) },
+			"Direct/ExtensionWrite", []string{"Direct/ExtensionWrite/PutDeleteClearAndState"}},
+		{"ExtensionClearKeepsClearSeq", func(s parley.Store) parley.Store { return clearByDeleting{s} },
+			"Direct/ExtensionWrite", []string{"Direct/ExtensionWrite/PutDeleteClearAndState"}},
+		{"ExtensionListByKeyOnly", func(s parley.Store) parley.Store { return extensionListByKey{s} },
+			"Direct/ExtensionList", []string{"Direct/ExtensionList/BySeqThenKeyFromStartSeq"}},
+		{"ExtensionListIgnoresStartSeq", func(s parley.Store) parley.Store { return extensionListIgnoresStartSeq{s} },
+			"Direct/ExtensionList", []string{"Direct/ExtensionList/BySeqThenKeyFromStartSeq"}},
+		{"ExtensionGetKeysReturnsAll", func(s parley.Store) parley.Store { return getKeysReturnsAll{s} },
+			"Direct/ExtensionGetKeys", []string{"Direct/ExtensionGetKeys/ExactKeysOfTarget"}},
 		{"InTxWithoutTransaction", func(s parley.Store) parley.Store { return noTransaction{s} },
-			"Tx", []string{"Tx/ErrorRollsBackAndIsReturned", "Tx/ErrorRollsBackOnlyItsOwnChanges"}},
+			"Tx", []string{
+				"Tx/ErrorRollsBackAndIsReturned", "Tx/ErrorRollsBackOnlyItsOwnChanges",
+				"Tx/GroupSeqsGaplessInCommitOrder", "Tx/GroupErrorRollsBackWithoutBurningSeq",
+			}},
 		{"InTxSwallowsError", func(s parley.Store) parley.Store { return swallowsError{s} },
-			"Tx", []string{"Tx/ErrorRollsBackAndIsReturned", "Tx/ErrorRollsBackOnlyItsOwnChanges"}},
+			"Tx", []string{
+				"Tx/ErrorRollsBackAndIsReturned", "Tx/ErrorRollsBackOnlyItsOwnChanges",
+				"Tx/GroupSeqsGaplessInCommitOrder", "Tx/GroupErrorRollsBackWithoutBurningSeq",
+			}},
 		{"InTxIgnoresContext", func(s parley.Store) parley.Store { return ignoresContext{s} },
 			"Tx", []string{"Tx/CancelledContextWritesNothing"}},
 		{"InTxReadsOutsideTx", func(s parley.Store) parley.Store { return readsOutside{s} },
-			"Tx", []string{"Tx/ReadsSeeOwnWrites"}},
+			"Tx", []string{"Tx/ReadsSeeOwnWrites", "Tx/GroupReadsSeeOwnWrites"}},
 	}
 }
 
@@ -294,4 +353,352 @@ func (q splitQuerier) EventMarkDead(ctx context.Context, p parley.EventMarkDeadP
 }
 func (q splitQuerier) EventReleaseLeases(ctx context.Context) error {
 	return q.tx.EventReleaseLeases(ctx)
+}
+func (q splitQuerier) EventRelease(ctx context.Context, ids []string) error {
+	return q.tx.EventRelease(ctx, ids)
+}
+func (q splitQuerier) GroupInsert(ctx context.Context, g *parley.Group) error {
+	return q.tx.GroupInsert(ctx, g)
+}
+func (q splitQuerier) GroupDelete(ctx context.Context, id string) (bool, error) {
+	return q.tx.GroupDelete(ctx, id)
+}
+func (q splitQuerier) GroupMemberAdd(ctx context.Context, p parley.GroupMemberAddParams) ([]string, error) {
+	return q.tx.GroupMemberAdd(ctx, p)
+}
+func (q splitQuerier) GroupMemberDelete(ctx context.Context, p parley.GroupMemberDeleteParams) ([]string, error) {
+	return q.tx.GroupMemberDelete(ctx, p)
+}
+func (q splitQuerier) GroupMemberTouch(ctx context.Context, p parley.GroupMemberTouchParams) error {
+	return q.tx.GroupMemberTouch(ctx, p)
+}
+func (q splitQuerier) GroupMessageInsert(ctx context.Context, m *parley.GroupMessage) error {
+	return q.tx.GroupMessageInsert(ctx, m)
+}
+func (q splitQuerier) GroupMessageRecall(ctx context.Context, groupID string, msgSeq uint64) error {
+	return q.tx.GroupMessageRecall(ctx, groupID, msgSeq)
+}
+func (q splitQuerier) ExtensionWrite(ctx context.Context, p parley.ExtensionWriteParams) error {
+	return q.tx.ExtensionWrite(ctx, p)
+}
+
+// soloMark joins an event's conversation to its ID in claimIgnoresConversation.
+const soloMark = "\x00solo:"
+
+// claimIgnoresConversation stores every event in a conversation of its
+// own, so claims keep Seq order but not conversation order, and hands the
+// conversation given back to readers.
+type claimIgnoresConversation struct{ parley.Store }
+
+func (s claimIgnoresConversation) EventInsert(ctx context.Context, e *parley.Event) error {
+	stored := *e
+	stored.Conversation = e.Conversation + soloMark + e.ID
+	err := s.Store.EventInsert(ctx, &stored)
+	stored.Conversation = e.Conversation
+	*e = stored
+	return err
+}
+
+func (s claimIgnoresConversation) EventGet(ctx context.Context, id string) (*parley.Event, error) {
+	e, err := s.Store.EventGet(ctx, id)
+	return unsolo(e), err
+}
+
+func (s claimIgnoresConversation) EventList(ctx context.Context, p parley.EventListParams) ([]*parley.Event, error) {
+	es, err := s.Store.EventList(ctx, p)
+	for _, e := range es {
+		unsolo(e)
+	}
+	return es, err
+}
+
+func (s claimIgnoresConversation) EventClaimDue(ctx context.Context, p parley.EventClaimDueParams) ([]*parley.Event, error) {
+	es, err := s.Store.EventClaimDue(ctx, p)
+	for _, e := range es {
+		unsolo(e)
+	}
+	return es, err
+}
+
+func unsolo(e *parley.Event) *parley.Event {
+	if e != nil {
+		e.Conversation, _, _ = strings.Cut(e.Conversation, soloMark)
+	}
+	return e
+}
+
+type releaseNothing struct{ parley.Store }
+
+func (s releaseNothing) EventRelease(ctx context.Context, ids []string) error { return nil }
+
+type releaseEveryLease struct{ parley.Store }
+
+func (s releaseEveryLease) EventRelease(ctx context.Context, ids []string) error {
+	return s.Store.EventReleaseLeases(ctx)
+}
+
+// groupInsertReplaces overwrites a group whose ID is taken, as an INSERT
+// OR REPLACE would.
+type groupInsertReplaces struct{ parley.Store }
+
+func (s groupInsertReplaces) GroupInsert(ctx context.Context, g *parley.Group) error {
+	if _, err := s.Store.GroupDelete(ctx, g.ID); err != nil {
+		return err
+	}
+	return s.Store.GroupInsert(ctx, g)
+}
+
+// nextMsgSeqStuck reports every group's NextMsgSeq as a new group's.
+type nextMsgSeqStuck struct{ parley.Store }
+
+func (s nextMsgSeqStuck) GroupGet(ctx context.Context, id string) (*parley.Group, error) {
+	g, err := s.Store.GroupGet(ctx, id)
+	if g != nil {
+		g.NextMsgSeq = 1
+	}
+	return g, err
+}
+
+func (s nextMsgSeqStuck) GroupGetMany(ctx context.Context, ids []string) ([]*parley.Group, error) {
+	gs, err := s.Store.GroupGetMany(ctx, ids)
+	for _, g := range gs {
+		g.NextMsgSeq = 1
+	}
+	return gs, err
+}
+
+// deleteLeavesExtensions deletes a group but writes its messages'
+// extensions back afterwards.
+type deleteLeavesExtensions struct{ parley.Store }
+
+func (s deleteLeavesExtensions) GroupDelete(ctx context.Context, id string) (bool, error) {
+	ms, err := s.Store.GroupMessageList(ctx, parley.GroupMessageListParams{GroupID: id, Limit: 10000})
+	if err != nil {
+		return false, err
+	}
+	var keep []parley.ExtensionWriteParams
+	for _, m := range ms {
+		target := parley.GroupExtensionTarget(id, m.MsgSeq)
+		st, err := s.Store.ExtensionStateGet(ctx, target)
+		if err != nil {
+			return false, err
+		}
+		kvs, err := s.Store.ExtensionList(ctx, parley.ExtensionListParams{Target: target, Limit: 10000})
+		if err != nil {
+			return false, err
+		}
+		if st.Seq > 0 {
+			keep = append(keep, parley.ExtensionWriteParams{Target: target, Seq: st.Seq, Put: kvs})
+		}
+	}
+	deleted, err := s.Store.GroupDelete(ctx, id)
+	if err != nil {
+		return deleted, err
+	}
+	for _, p := range keep {
+		if err := s.Store.ExtensionWrite(ctx, p); err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// naiveMemberCount keeps MemberCount as a counter moved by the size of
+// each request, duplicates and non-members included.
+type naiveMemberCount struct {
+	parley.Store
+	mu     *sync.Mutex
+	counts map[string]int
+}
+
+func newNaiveMemberCount(s parley.Store) naiveMemberCount {
+	return naiveMemberCount{Store: s, mu: new(sync.Mutex), counts: make(map[string]int)}
+}
+
+func (s naiveMemberCount) GroupMemberAdd(ctx context.Context, p parley.GroupMemberAddParams) ([]string, error) {
+	added, err := s.Store.GroupMemberAdd(ctx, p)
+	if err == nil {
+		s.mu.Lock()
+		s.counts[p.GroupID] += len(p.Members)
+		s.mu.Unlock()
+	}
+	return added, err
+}
+
+func (s naiveMemberCount) GroupMemberDelete(ctx context.Context, p parley.GroupMemberDeleteParams) ([]string, error) {
+	deleted, err := s.Store.GroupMemberDelete(ctx, p)
+	if err == nil {
+		s.mu.Lock()
+		s.counts[p.GroupID] -= len(p.UserIDs)
+		s.mu.Unlock()
+	}
+	return deleted, err
+}
+
+func (s naiveMemberCount) GroupGet(ctx context.Context, id string) (*parley.Group, error) {
+	g, err := s.Store.GroupGet(ctx, id)
+	if g != nil {
+		s.mu.Lock()
+		g.MemberCount = s.counts[id]
+		s.mu.Unlock()
+	}
+	return g, err
+}
+
+type memberAddReturnsAll struct{ parley.Store }
+
+func (s memberAddReturnsAll) GroupMemberAdd(ctx context.Context, p parley.GroupMemberAddParams) ([]string, error) {
+	_, err := s.Store.GroupMemberAdd(ctx, p)
+	var all []string
+	for _, m := range p.Members {
+		all = append(all, m.UserID)
+	}
+	return all, err
+}
+
+type memberListByUserID struct{ parley.Store }
+
+func (s memberListByUserID) GroupMemberList(ctx context.Context, p parley.GroupMemberListParams) ([]*parley.GroupMember, error) {
+	ms, err := s.Store.GroupMemberList(ctx, p)
+	slices.SortStableFunc(ms, func(a, b *parley.GroupMember) int { return strings.Compare(a.UserID, b.UserID) })
+	return ms, err
+}
+
+type memberListIgnoresOffset struct{ parley.Store }
+
+func (s memberListIgnoresOffset) GroupMemberList(ctx context.Context, p parley.GroupMemberListParams) ([]*parley.GroupMember, error) {
+	p.Offset = 0
+	return s.Store.GroupMemberList(ctx, p)
+}
+
+// touchAddsNonMember upserts: touching a non-member makes it a member.
+type touchAddsNonMember struct{ parley.Store }
+
+func (s touchAddsNonMember) GroupMemberTouch(ctx context.Context, p parley.GroupMemberTouchParams) error {
+	if _, err := s.Store.GroupMemberGet(ctx, p.GroupID, p.UserID); errors.Is(err, parley.ErrNotFound) {
+		m := parley.GroupMember{GroupID: p.GroupID, UserID: p.UserID, Role: parley.RoleMember, LastSendMsgTime: p.At}
+		_, err := s.Store.GroupMemberAdd(ctx, parley.GroupMemberAddParams{GroupID: p.GroupID, Members: []parley.GroupMember{m}})
+		return err
+	}
+	return s.Store.GroupMemberTouch(ctx, p)
+}
+
+type groupDuplicateIgnoresSince struct{ parley.Store }
+
+func (s groupDuplicateIgnoresSince) GroupMessageGetDuplicate(ctx context.Context, p parley.GroupMessageGetDuplicateParams) (*parley.GroupMessage, error) {
+	p.Since = 0
+	return s.Store.GroupMessageGetDuplicate(ctx, p)
+}
+
+// groupDuplicateByList finds duplicates by scanning the group's history
+// with a key of its own, newest first or, with oldest, oldest first.
+type groupDuplicateByList struct {
+	parley.Store
+	match  func(*parley.GroupMessage, parley.GroupMessageGetDuplicateParams) bool
+	oldest bool
+}
+
+func (s groupDuplicateByList) GroupMessageGetDuplicate(ctx context.Context, p parley.GroupMessageGetDuplicateParams) (*parley.GroupMessage, error) {
+	ms, err := s.Store.GroupMessageList(ctx, parley.GroupMessageListParams{GroupID: p.GroupID, Limit: 10000})
+	if err != nil {
+		return nil, err
+	}
+	if s.oldest {
+		slices.Reverse(ms)
+	}
+	for _, m := range ms {
+		if s.match(m, p) {
+			return m, nil
+		}
+	}
+	return nil, parley.ErrNotFound
+}
+
+type groupListOldestFirst struct{ parley.Store }
+
+func (s groupListOldestFirst) GroupMessageList(ctx context.Context, p parley.GroupMessageListParams) ([]*parley.GroupMessage, error) {
+	ms, err := s.Store.GroupMessageList(ctx, p)
+	slices.Reverse(ms)
+	return ms, err
+}
+
+type groupListIgnoresMaxSeq struct{ parley.Store }
+
+func (s groupListIgnoresMaxSeq) GroupMessageList(ctx context.Context, p parley.GroupMessageListParams) ([]*parley.GroupMessage, error) {
+	p.MaxSeq = 0
+	return s.Store.GroupMessageList(ctx, p)
+}
+
+// extensionMiscount keeps Count as a counter moved by the size of each
+// operation, as if every put added a key and every delete removed one.
+type extensionMiscount struct {
+	parley.Store
+	mu     *sync.Mutex
+	counts map[string]int
+}
+
+func newExtensionMiscount(s parley.Store) extensionMiscount {
+	return extensionMiscount{Store: s, mu: new(sync.Mutex), counts: make(map[string]int)}
+}
+
+func (s extensionMiscount) ExtensionWrite(ctx context.Context, p parley.ExtensionWriteParams) error {
+	if err := s.Store.ExtensionWrite(ctx, p); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.Clear {
+		s.counts[p.Target] = 0
+	}
+	s.counts[p.Target] += len(p.Put) - len(p.Delete)
+	return nil
+}
+
+func (s extensionMiscount) ExtensionStateGet(ctx context.Context, target string) (parley.ExtensionState, error) {
+	st, err := s.Store.ExtensionStateGet(ctx, target)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.counts[target]; ok {
+		st.Count = n
+	}
+	return st, err
+}
+
+// clearByDeleting clears by deleting every key, which leaves ClearSeq as
+// it was.
+type clearByDeleting struct{ parley.Store }
+
+func (s clearByDeleting) ExtensionWrite(ctx context.Context, p parley.ExtensionWriteParams) error {
+	if p.Clear {
+		kvs, err := s.Store.ExtensionList(ctx, parley.ExtensionListParams{Target: p.Target, Limit: 10000})
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			p.Delete = append(p.Delete, kv.Key)
+		}
+		p.Clear = false
+	}
+	return s.Store.ExtensionWrite(ctx, p)
+}
+
+type extensionListByKey struct{ parley.Store }
+
+func (s extensionListByKey) ExtensionList(ctx context.Context, p parley.ExtensionListParams) ([]parley.ExtensionKV, error) {
+	kvs, err := s.Store.ExtensionList(ctx, p)
+	slices.SortStableFunc(kvs, func(a, b parley.ExtensionKV) int { return strings.Compare(a.Key, b.Key) })
+	return kvs, err
+}
+
+type extensionListIgnoresStartSeq struct{ parley.Store }
+
+func (s extensionListIgnoresStartSeq) ExtensionList(ctx context.Context, p parley.ExtensionListParams) ([]parley.ExtensionKV, error) {
+	p.StartSeq = 0
+	return s.Store.ExtensionList(ctx, p)
+}
+
+type getKeysReturnsAll struct{ parley.Store }
+
+func (s getKeysReturnsAll) ExtensionGetKeys(ctx context.Context, target string, keys []string) ([]parley.ExtensionKV, error) {
+	return s.Store.ExtensionList(ctx, parley.ExtensionListParams{Target: target, Limit: 10000})
 }

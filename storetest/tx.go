@@ -24,6 +24,9 @@ func txTests() []storeTest {
 		{"ConcurrentCallsAllCommit", testTxConcurrent},
 		{"ReadsSeeOwnWrites", testTxReadsOwnWrites},
 		{"CancelledContextWritesNothing", testTxCancelled},
+		{"GroupSeqsGaplessInCommitOrder", testTxGroupSeqsConcurrent},
+		{"GroupErrorRollsBackWithoutBurningSeq", testTxGroupRollback},
+		{"GroupReadsSeeOwnWrites", testTxGroupReadsOwnWrites},
 	}
 }
 
@@ -387,5 +390,263 @@ func testTxCancelled(t *testing.T, s parley.Store) {
 	m, e := newMessage("from-c", "to-c", 1, 1000), newEvent("c", t0())
 	if got := present(t, s, "c", m, e); got != "[]" {
 		t.Errorf("stored after a cancelled InTx: %s", got)
+	}
+}
+
+func testTxGroupSeqsConcurrent(t *testing.T, s parley.Store) {
+	const n = 120
+	ctx := t.Context()
+	insertGroup(t, s, newGroup("g"))
+	msgs := make([]*parley.GroupMessage, n)
+	events := make([]*parley.Event, n)
+	fnErrs := make([]error, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.InTx(ctx, func(tx parley.Querier) error {
+				m := newGroupMessage("g", fmt.Sprint("user", i), i, 1000+int64(i))
+				if err := tx.GroupMessageInsert(ctx, m); err != nil {
+					return err
+				}
+				// The event's Seq is the commit order to hold the
+				// message's MsgSeq to.
+				e := newEvent(fmt.Sprint("g", i), t0())
+				if err := tx.EventInsert(ctx, e); err != nil {
+					return err
+				}
+				msgs[i], events[i] = m, e
+				if i%3 == 2 {
+					fnErrs[i] = fmt.Errorf("tx %d: %w", i, errBoom)
+					return fnErrs[i]
+				}
+				return nil
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	var committed []int
+	for i := range n {
+		if i%3 == 2 {
+			if !errors.Is(errs[i], fnErrs[i]) {
+				t.Errorf("tx %d: InTx = %v, want its own fn's error %v", i, errs[i], fnErrs[i])
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatalf("tx %d: InTx = %v", i, errs[i])
+		}
+		committed = append(committed, i)
+	}
+	slices.SortFunc(committed, func(a, b int) int { return cmp.Compare(events[a].Seq, events[b].Seq) })
+	for k, i := range committed {
+		if want := uint64(k + 1); msgs[i].MsgSeq != want {
+			t.Fatalf("tx %d, committed %d of %d: MsgSeq = %d, want %d (seqs must be 1..%d in commit order)", i, k+1, len(committed), msgs[i].MsgSeq, want, len(committed))
+		}
+		assertGroupMessageGet(t, s, msgs[i])
+	}
+	list, err := s.GroupMessageList(ctx, parley.GroupMessageListParams{GroupID: "g", Limit: n + 1})
+	if err != nil {
+		t.Fatalf("GroupMessageList: %v", err)
+	}
+	if len(list) != len(committed) {
+		t.Errorf("GroupMessageList: %d messages, want the %d committed", len(list), len(committed))
+	}
+	last := msgs[committed[len(committed)-1]]
+	g := getGroup(t, s, "g")
+	if g.NextMsgSeq != uint64(len(committed)+1) || g.LastMsgTime != last.MsgTime {
+		t.Errorf("group after the inserts: NextMsgSeq %d, LastMsgTime %d; want %d and the last committed message's %d",
+			g.NextMsgSeq, g.LastMsgTime, len(committed)+1, last.MsgTime)
+	}
+}
+
+func testTxGroupRollback(t *testing.T, s parley.Store) {
+	ctx := t.Context()
+	insertGroup(t, s, newGroup("g"))
+	addMembers(t, s, "g", newMember("g", "alice", 1))
+	insertGroupMessage(t, s, newGroupMessage("g", "alice", 1, 1000))
+	writeExtension(t, s, parley.ExtensionWriteParams{Target: parley.GroupExtensionTarget("g", 1), Seq: 1, Put: []parley.ExtensionKV{{Key: "k", Value: "v"}}})
+	before := snapshotGroup(t, s, "g")
+	doomed := populateGroup(t, s, "doomed")
+
+	ran := false
+	err := s.InTx(ctx, func(tx parley.Querier) error {
+		ran = true
+		m := newGroupMessage("g", "bob", 2, 2000)
+		if err := tx.GroupMessageInsert(ctx, m); err != nil {
+			return err
+		}
+		if m.MsgSeq != 2 {
+			return fmt.Errorf("MsgSeq in the transaction = %d, want 2", m.MsgSeq)
+		}
+		if _, err := tx.GroupMemberAdd(ctx, parley.GroupMemberAddParams{GroupID: "g", Members: []parley.GroupMember{newMember("g", "bob", 2)}}); err != nil {
+			return err
+		}
+		if err := tx.GroupMemberTouch(ctx, parley.GroupMemberTouchParams{GroupID: "g", UserID: "alice", At: 2000}); err != nil {
+			return err
+		}
+		if _, err := tx.GroupMemberDelete(ctx, parley.GroupMemberDeleteParams{GroupID: "g", UserIDs: []string{"alice"}}); err != nil {
+			return err
+		}
+		if err := tx.GroupMessageRecall(ctx, "g", 1); err != nil {
+			return err
+		}
+		if err := tx.ExtensionWrite(ctx, parley.ExtensionWriteParams{Target: parley.GroupExtensionTarget("g", 1), Seq: 2, Clear: true}); err != nil {
+			return err
+		}
+		if err := tx.ExtensionWrite(ctx, parley.ExtensionWriteParams{Target: parley.GroupExtensionTarget("g", 2), Seq: 1, Put: []parley.ExtensionKV{{Key: "k", Value: "v"}}}); err != nil {
+			return err
+		}
+		if err := tx.GroupInsert(ctx, newGroup("h")); err != nil {
+			return err
+		}
+		if err := tx.GroupMessageInsert(ctx, newGroupMessage("h", "bob", 3, 2000)); err != nil {
+			return err
+		}
+		if _, err := tx.GroupDelete(ctx, "doomed"); err != nil {
+			return err
+		}
+		return fmt.Errorf("wrapped: %w", errBoom)
+	})
+	if !ran {
+		t.Fatalf("fn did not run")
+	}
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("InTx = %v, want the fn's error", err)
+	}
+	assertSnapshot(t, "g", snapshotGroup(t, s, "g"), before)
+	assertSnapshot(t, "doomed", snapshotGroup(t, s, "doomed"), doomed)
+	assertGroupNotFound(t, s, "h")
+	assertGroupMessageNotFound(t, s, "h", 1)
+	assertExtensionState(t, s, parley.GroupExtensionTarget("g", 2), parley.ExtensionState{})
+
+	// The rolled-back message's seq was never used: the next message gets it.
+	if m := insertGroupMessage(t, s, newGroupMessage("g", "carol", 4, 3000)); m.MsgSeq != 2 {
+		t.Errorf("MsgSeq after a rolled-back insert = %d, want 2", m.MsgSeq)
+	}
+	if g := getGroup(t, s, "g"); g.NextMsgSeq != 3 || g.LastMsgTime != 3000 {
+		t.Errorf("group: NextMsgSeq %d, LastMsgTime %d; want 3, 3000", g.NextMsgSeq, g.LastMsgTime)
+	}
+	// The group created in the rolled-back transaction can be created now.
+	insertGroup(t, s, newGroup("h"))
+	if m := insertGroupMessage(t, s, newGroupMessage("h", "bob", 5, 3000)); m.MsgSeq != 1 {
+		t.Errorf("first message of h = MsgSeq %d, want 1", m.MsgSeq)
+	}
+}
+
+// groupReadsInTx makes group, member, message and extension writes in tx
+// and checks that tx's reads see each of them at once.
+func groupReadsInTx(ctx context.Context, tx parley.Querier) error {
+	if err := tx.GroupInsert(ctx, newGroup("g")); err != nil {
+		return err
+	}
+	if g, err := tx.GroupGet(ctx, "g"); err != nil || g.NextMsgSeq != 1 {
+		return fmt.Errorf("GroupGet in tx = %+v, %v; want the new group", g, err)
+	}
+	if gs, err := tx.GroupGetMany(ctx, []string{"g", "h"}); err != nil || len(gs) != 1 {
+		return fmt.Errorf("GroupGetMany in tx = %d groups, %v; want 1", len(gs), err)
+	}
+	added, err := tx.GroupMemberAdd(ctx, parley.GroupMemberAddParams{GroupID: "g", Members: []parley.GroupMember{newMember("g", "alice", 1), newMember("g", "bob", 2)}})
+	if err != nil || !slices.Equal(added, []string{"alice", "bob"}) {
+		return fmt.Errorf("GroupMemberAdd in tx = %q, %v; want alice, bob", added, err)
+	}
+	if g, err := tx.GroupGet(ctx, "g"); err != nil || g.MemberCount != 2 {
+		return fmt.Errorf("GroupGet in tx after adding members = %+v, %v; want MemberCount 2", g, err)
+	}
+	if ms, err := tx.GroupMemberList(ctx, parley.GroupMemberListParams{GroupID: "g"}); err != nil || !slices.Equal(memberIDs(ms), []string{"alice", "bob"}) {
+		return fmt.Errorf("GroupMemberList in tx = %d members, %v; want alice, bob", len(ms), err)
+	}
+	if err := tx.GroupMemberTouch(ctx, parley.GroupMemberTouchParams{GroupID: "g", UserID: "alice", At: 500}); err != nil {
+		return err
+	}
+	if m, err := tx.GroupMemberGet(ctx, "g", "alice"); err != nil || m.LastSendMsgTime != 500 {
+		return fmt.Errorf("GroupMemberGet in tx after touch = %+v, %v; want LastSendMsgTime 500", m, err)
+	}
+	if deleted, err := tx.GroupMemberDelete(ctx, parley.GroupMemberDeleteParams{GroupID: "g", UserIDs: []string{"bob"}}); err != nil || !slices.Equal(deleted, []string{"bob"}) {
+		return fmt.Errorf("GroupMemberDelete in tx = %q, %v; want bob", deleted, err)
+	}
+	if m, err := tx.GroupMemberGet(ctx, "g", "bob"); !errors.Is(err, parley.ErrNotFound) {
+		return fmt.Errorf("GroupMemberGet in tx after delete = %+v, %v; want ErrNotFound", m, err)
+	}
+
+	m1, m2 := newGroupMessage("g", "alice", 1, 1000), newGroupMessage("g", "alice", 2, 1001)
+	for _, m := range []*parley.GroupMessage{m1, m2} {
+		if err := tx.GroupMessageInsert(ctx, m); err != nil {
+			return err
+		}
+	}
+	if m1.MsgSeq != 1 || m2.MsgSeq != 2 {
+		return fmt.Errorf("two inserts in one tx got MsgSeq %d and %d, want 1 and 2", m1.MsgSeq, m2.MsgSeq)
+	}
+	if g, err := tx.GroupGet(ctx, "g"); err != nil || g.NextMsgSeq != 3 || g.LastMsgTime != 1001 || g.MemberCount != 1 {
+		return fmt.Errorf("GroupGet in tx after the inserts = %+v, %v; want NextMsgSeq 3, LastMsgTime 1001, MemberCount 1", g, err)
+	}
+	if m, err := tx.GroupMessageGet(ctx, "g", 2); err != nil || m.MsgID != m2.MsgID {
+		return fmt.Errorf("GroupMessageGet in tx = %+v, %v; want %s", m, err, m2.MsgID)
+	}
+	dup := parley.GroupMessageGetDuplicateParams{GroupID: "g", From: "alice", Random: m1.Random, BodyCRC: m1.BodyCRC, Since: 1000}
+	if m, err := tx.GroupMessageGetDuplicate(ctx, dup); err != nil || m.MsgSeq != 1 {
+		return fmt.Errorf("GroupMessageGetDuplicate in tx = %+v, %v; want MsgSeq 1", m, err)
+	}
+	if ms, err := tx.GroupMessageList(ctx, parley.GroupMessageListParams{GroupID: "g", Limit: 10}); err != nil || !slices.Equal(groupMessageSeqs(ms), []uint64{2, 1}) {
+		return fmt.Errorf("GroupMessageList in tx = %v, %v; want seqs 2, 1", groupMessageSeqs(ms), err)
+	}
+	if err := tx.GroupMessageRecall(ctx, "g", 1); err != nil {
+		return err
+	}
+	if m, err := tx.GroupMessageGet(ctx, "g", 1); err != nil || !m.Recalled {
+		return fmt.Errorf("GroupMessageGet in tx after recall = %+v, %v; want recalled", m, err)
+	}
+
+	target := parley.GroupExtensionTarget("g", 2)
+	kv := parley.ExtensionKV{Key: "k", Value: "v", Seq: 1}
+	if err := tx.ExtensionWrite(ctx, parley.ExtensionWriteParams{Target: target, Seq: 1, Put: []parley.ExtensionKV{kv}}); err != nil {
+		return err
+	}
+	if st, err := tx.ExtensionStateGet(ctx, target); err != nil || st != (parley.ExtensionState{Seq: 1, Count: 1}) {
+		return fmt.Errorf("ExtensionStateGet in tx = %+v, %v; want Seq 1, Count 1", st, err)
+	}
+	if kvs, err := tx.ExtensionGetKeys(ctx, target, []string{"k"}); err != nil || !slices.Equal(kvs, []parley.ExtensionKV{kv}) {
+		return fmt.Errorf("ExtensionGetKeys in tx = %v, %v; want %v", kvs, err, kv)
+	}
+	if kvs, err := tx.ExtensionList(ctx, parley.ExtensionListParams{Target: target, Limit: 10}); err != nil || !slices.Equal(kvs, []parley.ExtensionKV{kv}) {
+		return fmt.Errorf("ExtensionList in tx = %v, %v; want %v", kvs, err, kv)
+	}
+
+	if deleted, err := tx.GroupDelete(ctx, "g"); err != nil || !deleted {
+		return fmt.Errorf("GroupDelete in tx = %v, %v; want true", deleted, err)
+	}
+	if g, err := tx.GroupGet(ctx, "g"); !errors.Is(err, parley.ErrNotFound) {
+		return fmt.Errorf("GroupGet in tx after delete = %+v, %v; want ErrNotFound", g, err)
+	}
+	if st, err := tx.ExtensionStateGet(ctx, target); err != nil || st != (parley.ExtensionState{}) {
+		return fmt.Errorf("ExtensionStateGet in tx after GroupDelete = %+v, %v; want zero", st, err)
+	}
+
+	e := newEvent("own", t0())
+	if err := tx.EventInsert(ctx, e); err != nil {
+		return err
+	}
+	claimDue := parley.EventClaimDueParams{Now: t0(), LeaseUntil: t0().Add(time.Hour), Limit: 10}
+	if es, err := tx.EventClaimDue(ctx, claimDue); err != nil || len(es) != 1 {
+		return fmt.Errorf("EventClaimDue in tx = %d events, %v; want 1", len(es), err)
+	}
+	if err := tx.EventRelease(ctx, []string{e.ID}); err != nil {
+		return err
+	}
+	if es, err := tx.EventClaimDue(ctx, claimDue); err != nil || len(es) != 1 {
+		return fmt.Errorf("EventClaimDue in tx after EventRelease = %d events, %v; want 1", len(es), err)
+	}
+	return nil
+}
+
+func testTxGroupReadsOwnWrites(t *testing.T, s parley.Store) {
+	ctx := t.Context()
+	if err := s.InTx(ctx, func(tx parley.Querier) error { return groupReadsInTx(ctx, tx) }); err != nil {
+		t.Fatalf("InTx: %v", err)
 	}
 }

@@ -1,0 +1,23 @@
+package sqlite
+
+// Migrations are the schema steps, for tests that build a database as an
+// older release left it.
+var Migrations = migrations
+
+// HotQueries are the statements on the busy paths, by name, for the
+// query-plan test.
+var HotQueries = map[string]string{
+	"EventClaimDue":            sqlEventClaimDue,
+	"EventNextDue":             sqlEventNextDue,
+	"EventRelease":             sqlEventRelease,
+	"GroupTakeMsgSeq":          sqlGroupTakeMsgSeq,
+	"GroupMessageGetDuplicate": sqlGroupMessageGetDuplicate,
+	"GroupMessageList":         sqlGroupMessageList,
+	"GroupMemberGet":           sqlGroupMemberGet,
+	"GroupMemberTouch":         sqlGroupMemberTouch,
+	"GroupMemberListPage":      sqlGroupMemberListPage,
+	"GroupMemberListIDs":       sqlGroupMemberListIDs,
+	"ExtensionList":            sqlExtensionList,
+	"ExtensionStateSet":        sqlExtensionStateSet,
+	"ExtensionKVDeleteRange":   sqlExtensionKVDeleteRange,
+}
