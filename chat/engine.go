@@ -1,14 +1,19 @@
 // Package chat is parley's engine: accounts, one-to-one messages, recall,
-// read state and unread counts. It validates what the REST layer decoded,
-// makes the synchronous before-send callback, and writes each change and
-// the after-callback events it causes in one store transaction, so a
-// webhook is never lost nor sent for a change that did not commit. It knows
-// nothing of HTTP or SQL: it talks to a parley.Store and a Caller.
+// read state and unread counts, groups and their messages, and message
+// extensions. It validates what the REST layer decoded, makes the
+// synchronous before-send callbacks, and writes each change and the
+// after-callback events it causes in one store transaction, so a webhook is
+// never lost nor sent for a change that did not commit. It knows nothing of
+// HTTP or SQL: it talks to a parley.Store and a Caller.
 //
 // # Invariants
 //
 //   - A message, its unread count and its after-send event commit together,
-//     or none of them do.
+//     or none of them do. So do a group message, its MsgSeq and its event,
+//     and an extension write, its Seq and its event.
+//   - An extension operation reads the version state, checks every KV and
+//     writes in one transaction, so concurrent writers serialize and the
+//     message-level Seq has no gaps.
 //   - An unread count only ever counts messages that ConversationMarkRead
 //     would count: not recalled, not NoUnread, not online-only, and newer
 //     than the recipient's read time.
@@ -49,6 +54,10 @@ type Config struct {
 	// RestrictedWords are matched case-insensitively as substrings of text
 	// elements. Empty words are ignored.
 	RestrictedWords []string
+	// GroupMsgRate is the most messages per second one group accepts
+	// (send_group_msg answers 10023 beyond it). Zero means 40, Tencent's
+	// limit; negative means no limit.
+	GroupMsgRate int
 	// OnEvents is called after a commit that enqueued events. It must not
 	// block. nil means nobody is told.
 	OnEvents func()
@@ -59,6 +68,9 @@ type Config struct {
 	Rand func() uint32
 }
 
+// DefaultGroupMsgRate is Tencent's per-group message rate: 40 a second.
+const DefaultGroupMsgRate = 40
+
 // Engine runs the chat operations. It holds no goroutines and is safe for
 // concurrent use.
 type Engine struct {
@@ -68,9 +80,12 @@ type Engine struct {
 	enabled    func(string) bool
 	reject     bool
 	restricted []string // lower case
+	groupRate  int      // messages per second per group; 0 means no limit
 	onEvents   func()
 	now        func() time.Time
 	rand       func() uint32
+
+	groupLimits groupLimiter // enforces groupRate; see group_send.go
 }
 
 // New validates cfg and returns an Engine.
@@ -99,6 +114,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.now == nil {
 		e.now = time.Now
+	}
+	switch {
+	case cfg.GroupMsgRate == 0:
+		e.groupRate = DefaultGroupMsgRate
+	case cfg.GroupMsgRate > 0:
+		e.groupRate = cfg.GroupMsgRate
 	}
 	if e.rand == nil {
 		e.rand = cryptoRand

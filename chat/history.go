@@ -161,7 +161,7 @@ func (e *Engine) Recall(ctx context.Context, p RecallParams) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.EventInsert(ctx, newEvent(parley.CommandC2CAfterWithdraw, m.From, m.To, body, p.Origin, e.now())); err != nil {
+		if err := tx.EventInsert(ctx, newEvent(parley.CommandC2CAfterWithdraw, parley.C2CConversation(m.From, m.To), body, p.Origin, e.now())); err != nil {
 			return fmt.Errorf("chat: enqueue the after-recall event: %w", err)
 		}
 		events = 1

@@ -146,7 +146,7 @@ func (e *Engine) refuseRestricted(ctx context.Context, m *parley.Message, after 
 	failed := parley.NewError(parley.ErrSensitiveText)
 	if after {
 		body := newAfterSendBody(m, failed.Code, failed.Info).with(parley.UnreadMsgNumFailedSend)
-		ev := newEvent(parley.CommandC2CAfterSendMsg, m.From, m.To, body, origin, now)
+		ev := newEvent(parley.CommandC2CAfterSendMsg, parley.C2CConversation(m.From, m.To), body, origin, now)
 		if err := e.store.InTx(ctx, func(tx parley.Querier) error { return tx.EventInsert(ctx, ev) }); err != nil {
 			return fmt.Errorf("chat: enqueue the after-send event: %w", err)
 		}
@@ -173,7 +173,7 @@ func (e *Engine) commitSend(ctx context.Context, m *parley.Message, checkAccount
 	)
 	if after && !known {
 		body = newAfterSendBody(m, 0, parley.SendMsgSucceedInfo)
-		ev = newEvent(parley.CommandC2CAfterSendMsg, m.From, m.To, nil, origin, now)
+		ev = newEvent(parley.CommandC2CAfterSendMsg, parley.C2CConversation(m.From, m.To), nil, origin, now)
 	}
 	var orig *parley.Message
 	var refused error
@@ -520,11 +520,13 @@ func (e *Engine) isRestricted(texts []string) bool {
 	return false
 }
 
-func newEvent(command, from, to string, body []byte, origin parley.Origin, now time.Time) *parley.Event {
+// newEvent is an after-callback event of the conversation (see
+// parley.C2CConversation and parley.GroupConversation), due at once.
+func newEvent(command, conversation string, body []byte, origin parley.Origin, now time.Time) *parley.Event {
 	return &parley.Event{
 		ID:           parley.NewEventID(now),
 		Command:      command,
-		Conversation: parley.C2CConversation(from, to),
+		Conversation: conversation,
 		Body:         body,
 		Origin:       origin,
 		CreatedAt:    now,

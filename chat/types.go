@@ -157,3 +157,208 @@ type PeerError struct {
 	Peer string
 	Code int
 }
+
+// MemberSpec is one member of create_group's MemberList.
+type MemberSpec struct {
+	UserID               string
+	Role                 string // "" or parley.RoleMember, parley.RoleAdmin; never Owner
+	AppMemberDefinedData []parley.AppDefinedItem
+}
+
+// CreateGroupParams creates a group (group_open_http_svc/create_group).
+type CreateGroupParams struct {
+	Owner            string // "" means a group without owner
+	Type             string // as given: Work and Meeting are accepted
+	GroupID          string // "" means a generated @TGS#... id
+	Name             string
+	Introduction     string
+	Notification     string
+	FaceURL          string
+	MaxMemberCount   int // 0 means the type's default
+	ApplyJoinOption  string
+	InviteJoinOption string
+	AppDefinedData   []parley.AppDefinedItem
+	Members          []MemberSpec
+	SupportTopic     bool
+}
+
+// GroupInfo is the outcome for one GroupId of get_group_info: Code 0 and
+// the group with its members, or the code (10010, 10015) saying why not.
+type GroupInfo struct {
+	GroupID string
+	Code    int
+	Info    string
+	Group   *parley.Group
+	Members []*parley.GroupMember
+}
+
+// AddMembersParams adds members (group_open_http_svc/add_group_member).
+type AddMembersParams struct {
+	GroupID string
+	UserIDs []string
+	Silence bool
+}
+
+// Results of add_group_member, per member.
+const (
+	MemberAddFailed  = 0
+	MemberAdded      = 1
+	MemberWasMember  = 2
+	MemberAddPending = 3 // awaiting the invitee's confirmation; parley never answers it
+)
+
+type MemberResult struct {
+	UserID string
+	Result int
+}
+
+// DeleteMembersParams removes members (group_open_http_svc/delete_group_member).
+type DeleteMembersParams struct {
+	GroupID string
+	UserIDs []string
+	Silence bool
+	Reason  string
+}
+
+// GetMembersParams pages a group's members
+// (group_open_http_svc/get_group_member_info). Limit 0 means all.
+type GetMembersParams struct {
+	GroupID string
+	Limit   int
+	Offset  int
+}
+
+type GetMembersResult struct {
+	MemberNum int
+	Members   []*parley.GroupMember
+}
+
+// SendGroupParams is one group message (group_open_http_svc/send_group_msg).
+type SendGroupParams struct {
+	GroupID string
+	// From is the sender; "" means the App admin, who may send to any group.
+	From string
+	// Operator is who asked for the send: Operator_Account of the webhooks.
+	// "" means the App admin (every REST call).
+	Operator        string
+	Random          uint32
+	Priority        string // "" means Normal
+	Body            json.RawMessage
+	CloudCustomData string
+	OnlineOnly      bool // not stored, takes no MsgSeq
+	To              []string
+	TopicID         string
+	AtInfo          json.RawMessage
+
+	ForbidBeforeCallback bool
+	ForbidAfterCallback  bool
+	NoUnread             bool
+	NoLastMsg            bool
+	SupportExtension     bool
+	NeedReadReceipt      bool
+
+	Origin parley.Origin
+}
+
+// SendGroupResult is what send_group_msg answers. A message dropped
+// silently (before-send answer 2) has MsgSeq 0 and a MsgDropReason.
+type SendGroupResult struct {
+	MsgTime       int64
+	MsgSeq        uint64
+	MsgDropReason string
+}
+
+// RecallGroupParams recalls group messages (group_open_http_svc/group_msg_recall).
+type RecallGroupParams struct {
+	GroupID  string
+	MsgSeqs  []uint64
+	Reason   string
+	TopicID  string
+	Operator string // "" means the App admin
+	Origin   parley.Origin
+}
+
+// RecallResult is the outcome for one MsgSeq: Code 0, or why it was not
+// recalled (10030 not found, 10032 already recalled, ...).
+type RecallResult struct {
+	MsgSeq uint64
+	Code   int
+}
+
+// GroupHistoryParams asks for a page of a group's messages
+// (group_open_http_svc/group_msg_get_simple): the newest Number messages
+// with MsgSeq <= MaxSeq (0 means the newest).
+type GroupHistoryParams struct {
+	GroupID      string
+	MaxSeq       uint64
+	Number       int
+	WithRecalled bool
+}
+
+// IsFinished values of group_msg_get_simple.
+const (
+	HistoryTruncated = 0
+	HistoryFinished  = 1
+)
+
+type GroupHistoryResult struct {
+	IsFinished int
+	Messages   []*parley.GroupMessage // newest first
+}
+
+// MessageRef names the message whose extensions are read or written: a
+// C2C message by From, To and MsgKey, or a group message by GroupID and
+// MsgSeq (GroupID not empty).
+type MessageRef struct {
+	From   string // "" means the App admin
+	To     string
+	MsgKey string
+
+	GroupID string
+	MsgSeq  uint64
+}
+
+// SetExtensionsParams is one extension operation (set_key_values,
+// group_set_key_values).
+type SetExtensionsParams struct {
+	Ref MessageRef
+	// Operator is who writes. "" means the App admin, whose writes skip
+	// the per-KV Seq check; anyone else must be in the conversation (a
+	// group member, or the C2C message's sender or recipient) and give
+	// each KV's current Seq (0 for a new key).
+	Operator    string
+	OperateType int // parley.ExtensionSet, ExtensionDel or ExtensionClear
+	KVs         []parley.ExtensionKV
+	Origin      parley.Origin
+}
+
+// SetExtensionsResult answers an operation: one ExtensionResult per KV
+// given, in order (none for a clear), and the message's Seq after it.
+type SetExtensionsResult struct {
+	Results []ExtensionResult
+	Seq     uint64
+}
+
+// ExtensionResult is one KV's outcome: Code 0 and the KV as applied (with
+// the new Seq), or parley.ErrExtensionConflict and the KV as it is now.
+type ExtensionResult struct {
+	Code int
+	KV   parley.ExtensionKV
+}
+
+// GetExtensionsParams reads a message's extensions (get_key_values,
+// group_get_key_values) from StartSeq on.
+type GetExtensionsParams struct {
+	Ref      MessageRef
+	StartSeq uint64
+	Operator string // "" means the App admin
+}
+
+// GetExtensionsResult is one page: KVs by Seq ascending; Complete says no
+// KV with a higher Seq is left. LatestSeq is the message-level Seq.
+type GetExtensionsResult struct {
+	Complete  bool
+	LatestSeq uint64
+	ClearSeq  uint64
+	KVs       []parley.ExtensionKV
+}
