@@ -47,14 +47,27 @@ type Engine interface {
 	Recall(ctx context.Context, p chat.RecallParams) error
 	SetRead(ctx context.Context, p chat.SetReadParams) error
 	Unread(ctx context.Context, p chat.UnreadParams) (chat.UnreadResult, error)
+
+	CreateGroup(ctx context.Context, p chat.CreateGroupParams) (groupID string, err error)
+	GetGroupInfo(ctx context.Context, groupIDs []string) ([]chat.GroupInfo, error)
+	AddGroupMembers(ctx context.Context, p chat.AddMembersParams) ([]chat.MemberResult, error)
+	DeleteGroupMembers(ctx context.Context, p chat.DeleteMembersParams) error
+	GetGroupMembers(ctx context.Context, p chat.GetMembersParams) (chat.GetMembersResult, error)
+	DestroyGroup(ctx context.Context, groupID string) error
+	SendGroup(ctx context.Context, p chat.SendGroupParams) (chat.SendGroupResult, error)
+	RecallGroup(ctx context.Context, p chat.RecallGroupParams) ([]chat.RecallResult, error)
+	GroupHistory(ctx context.Context, p chat.GroupHistoryParams) (chat.GroupHistoryResult, error)
+
+	SetExtensions(ctx context.Context, p chat.SetExtensionsParams) (chat.SetExtensionsResult, error)
+	GetExtensions(ctx context.Context, p chat.GetExtensionsParams) (chat.GetExtensionsResult, error)
 }
 
 const (
 	// DefaultMaxBodyBytes is the body cap when Config.MaxBodyBytes is zero.
 	DefaultMaxBodyBytes = 1 << 20
-	// MaxSendBodyBytes caps the raw request of sendmsg and batchsendmsg:
-	// a MsgBody may hold 12 KB of content, which JSON escaping can grow
-	// several times, and nothing legitimate is larger.
+	// MaxSendBodyBytes caps the raw request of sendmsg, batchsendmsg and
+	// send_group_msg: a MsgBody may hold 12 KB of content, which JSON
+	// escaping can grow several times, and nothing legitimate is larger.
 	MaxSendBodyBytes = 64 << 10
 	// DefaultUserSigCacheSize is the number of verified UserSigs kept when
 	// Config.UserSigCacheSize is zero.
@@ -71,8 +84,9 @@ type Config struct {
 	SDKAppID  uint64
 	SecretKey string
 	Admin     string
-	// MaxBodyBytes caps request bodies. Zero means 1 MiB. sendmsg and
-	// batchsendmsg are capped at MaxSendBodyBytes (or this, if smaller).
+	// MaxBodyBytes caps request bodies. Zero means 1 MiB. sendmsg,
+	// batchsendmsg and send_group_msg are capped at MaxSendBodyBytes (or
+	// this, if smaller).
 	MaxBodyBytes int64
 	// UserSigCacheSize bounds the cache of verified UserSigs, which spares
 	// steady traffic a zlib inflate and an HMAC per request. Zero means
@@ -104,8 +118,9 @@ type route struct {
 	service string
 	// limit is the body cap in bytes.
 	limit int64
-	// badJSON is the code for an empty or unparsable body: openim uses its
-	// own 90001, the other services the generic 60003.
+	// badJSON is the code for an empty or unparsable body: openim and the
+	// extension service use 90001, the group service 10011, accounts the
+	// generic 60003.
 	badJSON int
 	serve   func(h *Handler, c *call) (any, error)
 }
@@ -177,6 +192,12 @@ func (h *Handler) buildRoutes() map[string]route {
 	openim := func(limit int64, fn func(*Handler, *call) (any, error)) route {
 		return route{service: "openim", limit: limit, badJSON: parley.ErrJSONParse, serve: fn}
 	}
+	group := func(limit int64, fn func(*Handler, *call) (any, error)) route {
+		return route{service: "group_open_http_svc", limit: limit, badJSON: parley.ErrGroupJSONParse, serve: fn}
+	}
+	extension := func(fn func(*Handler, *call) (any, error)) route {
+		return route{service: "openim_msg_ext_http_svc", limit: h.maxBodyBytes, badJSON: parley.ErrJSONParse, serve: fn}
+	}
 	return map[string]route{
 		"im_open_login_svc/account_import":      account((*Handler).accountImport),
 		"im_open_login_svc/multiaccount_import": account((*Handler).multiAccountImport),
@@ -188,6 +209,21 @@ func (h *Handler) buildRoutes() map[string]route {
 		"openim/admin_msgwithdraw":              openim(h.maxBodyBytes, (*Handler).msgWithdraw),
 		"openim/admin_set_msg_read":             openim(h.maxBodyBytes, (*Handler).setMsgRead),
 		"openim/get_c2c_unread_msg_num":         openim(h.maxBodyBytes, (*Handler).unreadMsgNum),
+
+		"group_open_http_svc/create_group":          group(h.maxBodyBytes, (*Handler).createGroup),
+		"group_open_http_svc/get_group_info":        group(h.maxBodyBytes, (*Handler).getGroupInfo),
+		"group_open_http_svc/add_group_member":      group(h.maxBodyBytes, (*Handler).addGroupMember),
+		"group_open_http_svc/delete_group_member":   group(h.maxBodyBytes, (*Handler).deleteGroupMember),
+		"group_open_http_svc/get_group_member_info": group(h.maxBodyBytes, (*Handler).getGroupMemberInfo),
+		"group_open_http_svc/destroy_group":         group(h.maxBodyBytes, (*Handler).destroyGroup),
+		"group_open_http_svc/send_group_msg":        group(sendLimit, (*Handler).sendGroupMsg),
+		"group_open_http_svc/group_msg_recall":      group(h.maxBodyBytes, (*Handler).groupMsgRecall),
+		"group_open_http_svc/group_msg_get_simple":  group(h.maxBodyBytes, (*Handler).groupMsgGetSimple),
+
+		"openim_msg_ext_http_svc/set_key_values":       extension((*Handler).setKeyValues),
+		"openim_msg_ext_http_svc/get_key_values":       extension((*Handler).getKeyValues),
+		"openim_msg_ext_http_svc/group_set_key_values": extension((*Handler).groupSetKeyValues),
+		"openim_msg_ext_http_svc/group_get_key_values": extension((*Handler).groupGetKeyValues),
 	}
 }
 

@@ -46,7 +46,7 @@ const (
 	DBFile                 = "parley.db"
 )
 
-// Before-send policies: what sendmsg does when C2C.CallbackBeforeSendMsg
+// Before-send policies: what sendmsg and send_group_msg do when a before-send callback
 // fails (timeout, non-200, unparsable or unknown answer).
 const (
 	PolicyDeliver = "deliver" // deliver the message anyway (Tencent's default)
@@ -83,6 +83,10 @@ type Options struct {
 	// after-callback. nil means delivery.DefaultRetrySchedule(); an empty
 	// non-nil slice means no retries.
 	RetrySchedule []time.Duration
+	// GroupMsgRate is the most messages per second one group accepts.
+	// Zero means chat.DefaultGroupMsgRate (40, Tencent's limit); negative
+	// means no limit.
+	GroupMsgRate int
 
 	// Logger receives the server's logs. nil discards them.
 	Logger *slog.Logger
@@ -231,6 +235,7 @@ func (s *Server) build(ctx context.Context) error {
 		Admin:                   s.app.Admin,
 		RejectOnCallbackFailure: o.BeforeSendPolicy == PolicyReject,
 		RestrictedWords:         o.RestrictedWords,
+		GroupMsgRate:            o.GroupMsgRate,
 		Now:                     o.Now,
 	}
 	if o.CallbackURL != "" {

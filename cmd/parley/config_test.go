@@ -133,6 +133,7 @@ func TestEveryServeFlagHasAnEnvVariableAndAFileKey(t *testing.T) {
 		"before-send-policy": "reject",
 		"restricted-words":   "/words.txt",
 		"retry-schedule":     "1s,2s",
+		"group-msg-rate":     "0",
 		"log-level":          "debug",
 	}
 	check := func(t *testing.T, c *serveConfig) {
@@ -150,6 +151,7 @@ func TestEveryServeFlagHasAnEnvVariableAndAFileKey(t *testing.T) {
 			"before-send-policy": c.beforeSendPolicy.String(),
 			"restricted-words":   c.restrictedWords,
 			"retry-schedule":     c.retrySchedule.String(),
+			"group-msg-rate":     strconv.Itoa(c.groupMsgRate),
 			"log-level":          strings.ToLower(c.logLevel.String()),
 		}
 		for k, want := range values {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley"
+	"github.com/parley-im/parley/chat"
 	"github.com/parley-im/parley/delivery"
 	"github.com/parley-im/parley/server"
 	"github.com/parley-im/parley/usersig"
@@ -39,6 +40,7 @@ type serveConfig struct {
 	beforeSendPolicy policyValue
 	restrictedWords  string
 	retrySchedule    scheduleValue
+	groupMsgRate     int
 	logLevel         slog.Level
 }
 
@@ -68,9 +70,10 @@ func newServeFlags(w io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.callbackToken, "callback-token", "", "webhook authentication `TOKEN`: adds Sign and RequestTime to every webhook")
 	fs.DurationVar(&c.callbackTimeout, "callback-timeout", server.DefaultCallbackTimeout, "`DURATION` each webhook attempt may take")
 	fs.Var(&c.callbackCommands, "callback-commands", "`LIST` of callbacks switched on, comma-separated, or all or none: "+strings.Join(parley.Commands, ", "))
-	fs.Var(&c.beforeSendPolicy, "before-send-policy", "`POLICY` when C2C.CallbackBeforeSendMsg fails or times out: deliver the message, or reject it with 80003")
+	fs.Var(&c.beforeSendPolicy, "before-send-policy", "`POLICY` when a before-send callback (C2C or group) fails or times out: deliver the message, or reject it with 80003")
 	fs.StringVar(&c.restrictedWords, "restricted-words", "", "`FILE` of restricted words, one word or phrase a line (blank lines and # comments skipped); a text message containing one is not delivered (80001)")
 	fs.Var(&c.retrySchedule, "retry-schedule", "`LIST` of waits before each retry of a failed after-callback, comma-separated; empty means no retries")
+	fs.IntVar(&c.groupMsgRate, "group-msg-rate", chat.DefaultGroupMsgRate, "most messages `PER_SECOND` one group accepts (send_group_msg answers 10023 beyond it); 0 or less means no limit")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "`LEVEL` of logging: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprint(w, `Usage: parley serve [flags]
@@ -125,7 +128,11 @@ func (c *serveConfig) options(logger *slog.Logger) (server.Options, error) {
 		CallbackCommands: c.callbackCommands.list,
 		BeforeSendPolicy: c.beforeSendPolicy.String(),
 		RetrySchedule:    c.retrySchedule.list,
+		GroupMsgRate:     c.groupMsgRate,
 		Logger:           logger,
+	}
+	if c.groupMsgRate <= 0 {
+		opts.GroupMsgRate = -1
 	}
 	if c.restrictedWords != "" {
 		words, err := readWordList(c.restrictedWords)
