@@ -1,9 +1,11 @@
 // Package bench measures parley end to end, the way an app backend sees it:
-// concurrent clients call openim/sendmsg over real HTTP, and the bench's own
-// webhook receiver times the C2C.CallbackAfterSendMsg of every acknowledged
-// message. In the same run the same load generator drives a bare net/http
-// handler, so the result also says how far parley is from the cost of HTTP
-// itself on this machine.
+// concurrent clients call the REST API over real HTTP, and the bench's own
+// webhook receiver times the after-callback of every acknowledged request.
+// The scenario says which: openim/sendmsg and C2C.CallbackAfterSendMsg
+// (the default), send_group_msg and Group.CallbackAfterSendMsg, or
+// set_key_values and C2C.CallbackAfterC2CMsgExtension. In the same run the
+// same load generator drives a bare net/http handler, so the result also
+// says how far parley is from the cost of HTTP itself on this machine.
 //
 // # Method
 //
@@ -69,6 +71,8 @@ const (
 	DefaultWarmup          = time.Second
 	DefaultDeliveryTimeout = 30 * time.Second
 	DefaultReceiverAddr    = "127.0.0.1:0"
+	DefaultGroups          = 10
+	DefaultMessages        = 100
 )
 
 // Options configures a run. A zero field means the documented default.
@@ -91,6 +95,18 @@ type Options struct {
 	SDKAppID  uint64
 	SecretKey string
 	Admin     string
+
+	// Scenario is what the clients send: ScenarioC2C (the default when
+	// empty), ScenarioGroup or ScenarioExtension.
+	Scenario string
+	// Groups is how many groups ScenarioGroup sends to, every user a
+	// member of each. Zero means 10. A server's per-group rate limit
+	// (40/s by default) caps each group: bench a running server started
+	// with --group-msg-rate 0. The in-process server has no limit.
+	Groups int
+	// Messages is how many C2C messages ScenarioExtension writes the
+	// extensions of. Zero means 100.
+	Messages int
 
 	// Clients is the number of concurrent senders. Zero means 64.
 	Clients int
@@ -126,14 +142,17 @@ type Result struct {
 	URL         string // the parley server driven
 	ReceiverURL string // where its webhooks were received
 
+	Scenario string
+	Groups   int // ScenarioGroup only
+	Messages int // ScenarioExtension only
 	Clients  int
 	Users    int
 	Warmup   time.Duration
 	Duration time.Duration // the measured send phase, first request to last answer
 
-	Sent       int            // sendmsg answered OK during the measured phase
-	Delivered  int            // of those, how many after-send webhooks arrived
-	Errors     int            // sendmsg calls that did not answer OK
+	Sent       int            // requests answered OK during the measured phase
+	Delivered  int            // of those, how many of their webhooks arrived
+	Errors     int            // requests that did not answer OK
 	ErrorCodes map[string]int // Errors by Tencent code, "http NNN" or "transport"
 	// ErrorSamples holds the first ErrorInfo (or Go error) seen per key of
 	// ErrorCodes.
@@ -179,6 +198,9 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		errorCodes = map[string]int{}
 	}
 	return json.Marshal(struct {
+		Scenario         string         `json:"scenario"`
+		Groups           int            `json:"groups,omitempty"`
+		Messages         int            `json:"messages,omitempty"`
 		MsgsPerSec       float64        `json:"msgs_per_sec"`
 		Sent             int            `json:"sent"`
 		Delivered        int            `json:"delivered"`
@@ -207,6 +229,9 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		NumCPU           int            `json:"num_cpu"`
 		GoVersion        string         `json:"go_version"`
 	}{
+		Scenario:         r.Scenario,
+		Groups:           r.Groups,
+		Messages:         r.Messages,
 		MsgsPerSec:       round3(r.MsgsPerSec),
 		Sent:             r.Sent,
 		Delivered:        r.Delivered,
@@ -259,6 +284,25 @@ func newConfig(o Options) (config, error) {
 		if c.Admin == "" {
 			c.Admin = parley.DefaultAdminName
 		}
+	}
+	switch c.Scenario {
+	case "":
+		c.Scenario = ScenarioC2C
+	case ScenarioC2C, ScenarioGroup, ScenarioExtension:
+	default:
+		return c, fmt.Errorf("bench: unknown scenario %q (known: %s)", c.Scenario, strings.Join(Scenarios, ", "))
+	}
+	if c.Groups == 0 {
+		c.Groups = DefaultGroups
+	}
+	if c.Groups < 0 {
+		return c, fmt.Errorf("bench: Groups is %d, must be positive", c.Groups)
+	}
+	if c.Messages == 0 {
+		c.Messages = DefaultMessages
+	}
+	if c.Messages < 0 {
+		return c, fmt.Errorf("bench: Messages is %d, must be positive", c.Messages)
 	}
 	if c.Clients == 0 {
 		c.Clients = DefaultClients
@@ -321,6 +365,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	}
 	res = Result{
 		Mode:       "url",
+		Scenario:   c.Scenario,
 		Clients:    c.Clients,
 		Users:      c.Users,
 		Warmup:     c.warmup,
@@ -380,21 +425,31 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 			return
 		}
 		c.Logf("imported %d users", c.Users)
-		err = preflight(ctx, c, gen, rcv, target+"/v4/openim/sendmsg"+query)
+		if gen.sc, err = setupScenario(ctx, c, gen, target, query); err != nil {
+			return
+		}
+		switch c.Scenario {
+		case ScenarioGroup:
+			res.Groups = c.Groups
+		case ScenarioExtension:
+			res.Messages = c.Messages
+		}
+		rcv.setScenario(gen.sc)
+		err = preflight(ctx, c, gen, rcv, target+gen.sc.path+query)
 	})
 	if err != nil {
 		return res, err
 	}
 
 	var base *httpServer
-	labelled(ctx, "baseline", func() { base, err = startBaseline() })
+	labelled(ctx, "baseline", func() { base, err = startBaseline(gen.sc.baselineReply) })
 	if err != nil {
 		return res, err
 	}
 	c.Logf("baseline: bare net/http handler on %s, %d clients, %v", base.url, c.Clients, c.BaselineDuration)
 	var bp phase
 	labelled(ctx, "baseline-loadgen", func() {
-		bp, err = gen.run(ctx, base.url+"/v4/openim/sendmsg"+query, c.warmup, c.BaselineDuration, nil)
+		bp, err = gen.run(ctx, base.url+gen.sc.path+query, c.warmup, c.BaselineDuration, nil)
 	})
 	base.close()
 	if err != nil {
@@ -408,11 +463,11 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 		res.BaselineP50, res.BaselineP99 = p[0], p[1]
 	}
 
-	c.Logf("parley: %d clients, %d users, %v (+%v warm-up)", c.Clients, c.Users, c.Duration, c.warmup)
+	c.Logf("parley: scenario %s, %d clients, %d users, %v (+%v warm-up)", c.Scenario, c.Clients, c.Users, c.Duration, c.warmup)
 	var pp phase
 	var before, after sqlite.Stats
 	labelled(ctx, "loadgen", func() {
-		pp, err = gen.run(ctx, target+"/v4/openim/sendmsg"+query, c.warmup, c.Duration, func(start bool) {
+		pp, err = gen.run(ctx, target+gen.sc.path+query, c.warmup, c.Duration, func(start bool) {
 			if start {
 				before = writerStats()
 			} else {
@@ -445,7 +500,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	}
 	lags := make([]time.Duration, 0, len(receipts))
 	for _, a := range pp.acks {
-		at, ok := receipts[a.msgKey]
+		at, ok := receipts[a.key]
 		if !ok {
 			continue
 		}
@@ -499,10 +554,11 @@ func startServer(c config, app server.App, callbackURL string) (*server.Server, 
 		App:           app,
 		CallbackURL:   callbackURL,
 		CallbackToken: hex.EncodeToString(token),
-		// Only the after-send callback: a before-send callback would add a
-		// synchronous round trip to the bench's receiver to every sendmsg,
+		// Only the timed after-callback: a before-send callback would add
+		// a synchronous round trip to the bench's receiver to every send,
 		// which is not what this measures.
-		CallbackCommands: []string{parley.CommandC2CAfterSendMsg},
+		CallbackCommands: []string{scenarioCommand(c.Scenario)},
+		GroupMsgRate:     -1,
 		Logger:           c.Logger,
 	})
 	if err != nil {
@@ -523,22 +579,55 @@ func startServer(c config, app server.App, callbackURL string) (*server.Server, 
 	return srv, cleanup, nil
 }
 
-// preflight sends one message and waits for its webhook, so a receiver the
+// scenarioCommand is the after-callback a scenario times.
+func scenarioCommand(name string) string {
+	switch name {
+	case ScenarioGroup:
+		return parley.CommandGroupAfterSendMsg
+	case ScenarioExtension:
+		return parley.CommandC2CAfterExtension
+	}
+	return parley.CommandC2CAfterSendMsg
+}
+
+// setupScenario prepares what the scenario needs on the server (groups,
+// messages) and returns it.
+func setupScenario(ctx context.Context, c config, gen *loadGen, target, query string) (*scenario, error) {
+	switch c.Scenario {
+	case ScenarioGroup:
+		if err := gen.setupGroups(ctx, target, query, c.Groups); err != nil {
+			return nil, err
+		}
+		c.Logf("created %d groups of %d members", c.Groups, c.Users)
+		return groupScenario(gen, c.Groups), nil
+	case ScenarioExtension:
+		pool, err := gen.setupMessages(ctx, target, query, c.Messages)
+		if err != nil {
+			return nil, err
+		}
+		c.Logf("sent %d messages that accept extensions", len(pool))
+		return extensionScenario(pool), nil
+	}
+	return c2cScenario(gen), nil
+}
+
+// preflight sends one request and waits for its webhook, so a receiver the
 // server does not call fails the run in seconds with a useful message
 // instead of after the whole send phase.
 func preflight(ctx context.Context, c config, gen *loadGen, rcv *receiver, endpoint string) error {
-	key, errKey, sample := gen.send(ctx, endpoint, gen.body(0, 1))
+	body, tag := gen.sc.next()
+	key, errKey, sample := gen.send(ctx, endpoint, body, tag)
 	if errKey != "" {
-		return fmt.Errorf("bench: first sendmsg failed: %s: %s", errKey, sample)
+		return fmt.Errorf("bench: first %s request failed: %s: %s", c.Scenario, errKey, sample)
 	}
 	timeout := min(c.DeliveryTimeout, 10*time.Second)
-	got, err := rcv.waitFor(ctx, []ack{{msgKey: key}}, timeout)
+	got, err := rcv.waitFor(ctx, []ack{{key: key}}, timeout)
 	if err != nil {
 		return err
 	}
 	if len(got) == 0 {
 		if c.URL != "" {
-			return fmt.Errorf("bench: no C2C.CallbackAfterSendMsg reached %s within %v: start the server with --callback-url %s and C2C.CallbackAfterSendMsg switched on", rcv.url, timeout, rcv.url)
+			return fmt.Errorf("bench: no %s reached %s within %v: start the server with --callback-url %s and %[1]s switched on", gen.sc.command, rcv.url, timeout, rcv.url)
 		}
 		return fmt.Errorf("bench: the in-process server's webhook did not reach %s within %v", rcv.url, timeout)
 	}

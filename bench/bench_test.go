@@ -93,6 +93,45 @@ func TestRunInProcess(t *testing.T) {
 	}
 }
 
+// TestRunScenarios runs the group and extension scenarios briefly: every
+// acknowledged request's webhook arrives, and the result says what ran.
+func TestRunScenarios(t *testing.T) {
+	for _, scenario := range []string{bench.ScenarioGroup, bench.ScenarioExtension} {
+		t.Run(scenario, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := bench.Run(ctx, bench.Options{
+				DataDir:          t.TempDir(),
+				Scenario:         scenario,
+				Groups:           3,
+				Messages:         4,
+				Clients:          4,
+				Users:            5,
+				Duration:         500 * time.Millisecond,
+				Warmup:           -1,
+				BaselineDuration: 200 * time.Millisecond,
+				Logf:             t.Logf,
+			})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if res.Scenario != scenario || res.Sent <= 0 || res.Delivered != res.Sent || res.Errors != 0 {
+				t.Errorf("scenario %q: sent %d, delivered %d, errors %d %v %v", res.Scenario, res.Sent, res.Delivered, res.Errors, res.ErrorCodes, res.ErrorSamples)
+			}
+			switch scenario {
+			case bench.ScenarioGroup:
+				if res.Groups != 3 {
+					t.Errorf("Groups = %d, want 3", res.Groups)
+				}
+			case bench.ScenarioExtension:
+				if res.Messages != 4 {
+					t.Errorf("Messages = %d, want 4", res.Messages)
+				}
+			}
+		})
+	}
+}
+
 func TestRunOptionsInvalid(t *testing.T) {
 	tests := []struct {
 		name string
@@ -104,6 +143,9 @@ func TestRunOptionsInvalid(t *testing.T) {
 		{"one user", bench.Options{Users: 1}, "at least 2"},
 		{"negative clients", bench.Options{Clients: -1}, "must be positive"},
 		{"negative duration", bench.Options{Duration: -time.Second}, "must be positive"},
+		{"unknown scenario", bench.Options{Scenario: "broadcast"}, "unknown scenario"},
+		{"negative groups", bench.Options{Scenario: bench.ScenarioGroup, Groups: -1}, "must be positive"},
+		{"negative messages", bench.Options{Scenario: bench.ScenarioExtension, Messages: -1}, "must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,8 @@ type loadGen struct {
 	client  *http.Client
 	clients int
 	users   []string
+	// sc is what the clients send; set once the scenario's setup is done.
+	sc *scenario
 }
 
 func newLoadGen(clients, users int) *loadGen {
@@ -98,48 +100,56 @@ type importReply struct {
 	FailAccounts []string
 }
 
-// send posts one sendmsg. endpoint ends with "random=". On success it
-// returns the MsgKey; otherwise errKey names the failure (the Tencent code,
-// "http NNN" or "transport") and sample describes it.
-func (g *loadGen) send(ctx context.Context, endpoint string, body []byte) (msgKey, errKey, sample string) {
-	var reply sendReply
-	errKey, sample = g.post(ctx, endpoint+strconv.FormatUint(uint64(rand.Uint32()), 10), body, &reply)
+// send posts one request of the scenario. endpoint ends with "random=".
+// On success it returns the key of the webhook the request causes;
+// otherwise errKey names the failure (the Tencent code, "http NNN",
+// "transport" or "no key") and sample describes it.
+func (g *loadGen) send(ctx context.Context, endpoint string, body []byte, tag string) (key, errKey, sample string) {
+	var reply envelope
+	answer, errKey, sample := g.postAnswer(ctx, endpoint+randomParam(), body, &reply)
 	if errKey != "" {
 		return "", errKey, sample
 	}
-	if reply.MsgKey == "" {
-		return "", "no MsgKey", "sendmsg answered OK without a MsgKey"
+	key, err := g.sc.ackKey(tag, answer)
+	if err != nil {
+		return "", "no key", truncate(string(answer), 200)
 	}
-	return reply.MsgKey, "", ""
+	return key, "", ""
 }
 
 // post sends body and decodes the answer into reply; a call whose envelope
 // is not OK is a failure named by its ErrorCode.
 func (g *loadGen) post(ctx context.Context, u string, body []byte, reply interface{ status() *envelope }) (errKey, sample string) {
+	_, errKey, sample = g.postAnswer(ctx, u, body, reply)
+	return errKey, sample
+}
+
+// postAnswer is post that also returns the answer's bytes.
+func (g *loadGen) postAnswer(ctx context.Context, u string, body []byte, reply interface{ status() *envelope }) (answer []byte, errKey, sample string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return "request", err.Error()
+		return nil, "request", err.Error()
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return "transport", err.Error()
+		return nil, "transport", err.Error()
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return "transport", err.Error()
+		return nil, "transport", err.Error()
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "http " + strconv.Itoa(resp.StatusCode), truncate(string(data), 200)
+		return nil, "http " + strconv.Itoa(resp.StatusCode), truncate(string(data), 200)
 	}
 	if err := json.Unmarshal(data, reply); err != nil {
-		return "bad reply", truncate(string(data), 200)
+		return nil, "bad reply", truncate(string(data), 200)
 	}
 	if env := reply.status(); env.ActionStatus != "OK" || env.ErrorCode != 0 {
-		return strconv.Itoa(env.ErrorCode), env.ErrorInfo
+		return nil, strconv.Itoa(env.ErrorCode), env.ErrorInfo
 	}
-	return "", ""
+	return data, "", ""
 }
 
 func truncate(s string, n int) string {
@@ -165,7 +175,7 @@ func (g *loadGen) importUsers(ctx context.Context, endpoint string) error {
 		}
 		b.WriteString(`]}`)
 		var reply importReply
-		u := endpoint + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		u := endpoint + randomParam()
 		if errKey, sample := g.post(ctx, u, []byte(b.String()), &reply); errKey != "" {
 			return fmt.Errorf("bench: importing users: %s: %s", errKey, sample)
 		}
@@ -176,10 +186,11 @@ func (g *loadGen) importUsers(ctx context.Context, endpoint string) error {
 	return nil
 }
 
-// ack is when the client read sendmsg's OK answer for a message.
+// ack is when the client read the OK answer of a request, and the key of
+// the webhook it causes.
 type ack struct {
-	msgKey string
-	at     time.Time
+	key string
+	at  time.Time
 }
 
 // phase is what one measured phase of the load generator saw.
@@ -224,9 +235,9 @@ func (g *loadGen) run(ctx context.Context, endpoint string, warmup, dur time.Dur
 		wg.Go(func() {
 			for !stop.Load() && ctx.Err() == nil {
 				measured := measuring.Load()
-				body := g.randomBody()
+				body, tag := g.sc.next()
 				t0 := time.Now()
-				key, errKey, sample := g.send(ctx, endpoint, body)
+				key, errKey, sample := g.send(ctx, endpoint, body, tag)
 				t1 := time.Now()
 				if !measured {
 					continue
@@ -243,7 +254,7 @@ func (g *loadGen) run(ctx context.Context, endpoint string, warmup, dur time.Dur
 				}
 				w.sent++
 				w.latencies = append(w.latencies, t1.Sub(t0))
-				w.acks = append(w.acks, ack{msgKey: key, at: t1})
+				w.acks = append(w.acks, ack{key: key, at: t1})
 			}
 		})
 	}

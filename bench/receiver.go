@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/parley-im/parley"
 )
 
 // okReply is the answer Tencent's docs give for a handled callback; to a
@@ -46,9 +44,8 @@ func (s *httpServer) close() {
 }
 
 // startBaseline starts the bare handler of the baseline phase: it reads the
-// body and answers a fixed sendmsg reply, the least any server can do.
-func startBaseline() (*httpServer, error) {
-	reply := []byte(`{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"MsgTime":1,"MsgKey":"1_1_1"}`)
+// body and answers a fixed reply, the least any server can do.
+func startBaseline(reply []byte) (*httpServer, error) {
 	s, err := startHTTP("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
@@ -61,12 +58,14 @@ func startBaseline() (*httpServer, error) {
 }
 
 // receiver is the webhook receiver: it times the first receipt of every
-// C2C.CallbackAfterSendMsg by MsgKey and counts event ids seen twice.
+// webhook of the scenario's command by its key, and counts event ids seen
+// twice.
 type receiver struct {
 	*httpServer
 
 	mu       sync.Mutex
-	received map[string]time.Time // MsgKey → first receipt
+	sc       *scenario            // nil until setScenario: nothing is timed
+	received map[string]time.Time // webhook key → first receipt
 	events   map[string]struct{}  // X-Parley-Event-Id values seen
 	dups     int
 	total    int
@@ -85,10 +84,7 @@ func startReceiver(addr string) (*receiver, error) {
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	at := time.Now()
 	body, _ := io.ReadAll(req.Body)
-	var ev struct {
-		CallbackCommand string
-		MsgKey          string
-	}
+	var ev struct{ CallbackCommand string }
 	json.Unmarshal(body, &ev) // a body that does not parse just records nothing
 	id := req.Header.Get("X-Parley-Event-Id")
 
@@ -101,15 +97,24 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.events[id] = struct{}{}
 		}
 	}
-	if ev.CallbackCommand == parley.CommandC2CAfterSendMsg && ev.MsgKey != "" {
-		if _, ok := r.received[ev.MsgKey]; !ok {
-			r.received[ev.MsgKey] = at
+	if r.sc != nil && ev.CallbackCommand == r.sc.command {
+		if key := r.sc.webhookKey(body); key != "" {
+			if _, ok := r.received[key]; !ok {
+				r.received[key] = at
+			}
 		}
 	}
 	r.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, okReply)
+}
+
+// setScenario starts timing the webhooks of sc.
+func (r *receiver) setScenario(sc *scenario) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sc = sc
 }
 
 // counts returns how many webhook requests arrived and how many of them
@@ -120,14 +125,14 @@ func (r *receiver) counts() (total, duplicates int) {
 	return r.total, r.dups
 }
 
-// waitFor polls until the after-send webhook of every ack has arrived or
+// waitFor polls until the webhook of every ack has arrived or
 // timeout passes, and returns the receipt time of each that did. Running
 // out of time is not an error: the caller reports what arrived.
 func (r *receiver) waitFor(ctx context.Context, acks []ack, timeout time.Duration) (map[string]time.Time, error) {
 	got := make(map[string]time.Time, len(acks))
 	pending := make([]string, len(acks))
 	for i, a := range acks {
-		pending[i] = a.msgKey
+		pending[i] = a.key
 	}
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(10 * time.Millisecond)

@@ -21,19 +21,21 @@ import (
 const benchUsage = `usage: parley bench [flags]
 
 Measures parley end to end. Without --url it starts a server in-process
-(127.0.0.1, a temporary data directory unless --data is given, only
-C2C.CallbackAfterSendMsg switched on, its callback URL pointed at the
-bench's own webhook receiver). It imports --users accounts, then:
+(127.0.0.1, a temporary data directory unless --data is given, only the
+scenario's after-callback switched on, no per-group rate limit, its
+callback URL pointed at the bench's own webhook receiver). It imports
+--users accounts, sets up the --scenario (groups, or messages), then:
 
-  1. baseline: the same load generator (same HTTP client, same sendmsg
+  1. baseline: the same load generator (same HTTP client, same request
      bodies) drives a bare net/http handler for --duration;
-  2. parley: --clients concurrent clients call openim/sendmsg between
-     random pairs of users for --duration, after --warmup not counted;
-  3. delivery: it waits (up to 30s) until the after-send webhook of every
-     acknowledged message has reached the receiver.
+  2. parley: --clients concurrent clients send the scenario's requests
+     (sendmsg between random pairs of users by default) for --duration,
+     after --warmup not counted;
+  3. delivery: it waits (up to 30s) until the webhook of every
+     acknowledged request has reached the receiver.
 
-It prints messages/s, sendmsg latency p50/p99, webhook lag (sendmsg answer
-to webhook receipt) p50/p99, the baseline's requests/s and the ratio of the
+It prints requests/s, request latency p50/p99, webhook lag (answer to
+webhook receipt) p50/p99, the baseline's requests/s and the ratio of the
 two. Percentiles are exact: nearest rank over every sample, sorted.
 With --json the last line of stdout is one JSON object.
 
@@ -59,7 +61,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sdkAppID     = fs.Uint64("sdkappid", 0, "SDKAppID of the app (needed with --url unless --data is given)")
 		secretKey    = fs.String("secret-key", "", "secret key of the app (needed with --url unless --data is given)")
 		admin        = fs.String("admin", "", "admin identifier of the app (default administrator, or the one in --data)")
-		clients      = fs.Int("clients", bench.DefaultClients, "concurrent sendmsg clients")
+		scenario     = fs.String("scenario", bench.ScenarioC2C, "what the clients send: "+strings.Join(bench.Scenarios, ", ")+";\nc2c: sendmsg, timing C2C.CallbackAfterSendMsg; group: send_group_msg to --groups groups, timing\nGroup.CallbackAfterSendMsg; extension: set_key_values on --messages messages, timing C2C.CallbackAfterC2CMsgExtension")
+		groups       = fs.Int("groups", bench.DefaultGroups, "groups of the group scenario, every user a member of each")
+		messages     = fs.Int("messages", bench.DefaultMessages, "messages whose extensions the extension scenario writes")
+		clients      = fs.Int("clients", bench.DefaultClients, "concurrent clients")
 		duration     = fs.Duration("duration", bench.DefaultDuration, "length of the measured send phase, and of the baseline")
 		users        = fs.Int("users", bench.DefaultUsers, "accounts imported before the run; messages go between random pairs (at least 2)")
 		warmup       = fs.Duration("warmup", bench.DefaultWarmup, "load sent before each measured phase and not counted (0 for none)")
@@ -82,6 +87,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		SDKAppID:     *sdkAppID,
 		SecretKey:    *secretKey,
 		Admin:        *admin,
+		Scenario:     *scenario,
+		Groups:       *groups,
+		Messages:     *messages,
 		Clients:      *clients,
 		Duration:     *duration,
 		Users:        *users,
@@ -111,7 +119,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if opts.SDKAppID == 0 || opts.SecretKey == "" {
 			return usageError{err: errors.New("--url needs the app: --data DIR, or --sdkappid and --secret-key")}
 		}
-		fmt.Fprintf(stderr, "bench: the server at %s must deliver C2C.CallbackAfterSendMsg to http://%s/\n", *target, *receiverAddr)
+		fmt.Fprintf(stderr, "bench: the server at %s must deliver the scenario's webhook to http://%s/\n", *target, *receiverAddr)
 	}
 
 	if *cpuProfile != "" {
@@ -140,7 +148,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch {
 	case res.Sent == 0:
-		return errors.New("no message was sent")
+		return errors.New("no request succeeded")
 	case res.Delivered < res.Sent:
 		return fmt.Errorf("%d of %d webhooks did not arrive", res.Sent-res.Delivered, res.Sent)
 	}
@@ -156,22 +164,30 @@ func (e benchError) Unwrap() error { return e.err }
 
 func printBenchResult(w io.Writer, r bench.Result) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-	fmt.Fprintf(w, "parley bench: %s server %s, %d clients, %d users, %.2fs measured after %v warm-up\n",
-		r.Mode, r.URL, r.Clients, r.Users, r.Duration.Seconds(), r.Warmup)
-	fmt.Fprintf(w, "  sendmsg        %10.1f msgs/s   sent %d, delivered %d, errors %d, duplicate webhooks %d\n",
-		r.MsgsPerSec, r.Sent, r.Delivered, r.Errors, r.Duplicates)
+	request := map[string]string{bench.ScenarioC2C: "sendmsg", bench.ScenarioGroup: "send_group_msg", bench.ScenarioExtension: "set_key_values"}[r.Scenario]
+	setup := ""
+	switch {
+	case r.Groups > 0:
+		setup = fmt.Sprintf(", %d groups", r.Groups)
+	case r.Messages > 0:
+		setup = fmt.Sprintf(", %d messages", r.Messages)
+	}
+	fmt.Fprintf(w, "parley bench: scenario %s, %s server %s, %d clients, %d users%s, %.2fs measured after %v warm-up\n",
+		r.Scenario, r.Mode, r.URL, r.Clients, r.Users, setup, r.Duration.Seconds(), r.Warmup)
+	fmt.Fprintf(w, "  %-14s %10.1f req/s    sent %d, delivered %d, errors %d, duplicate webhooks %d\n",
+		request, r.MsgsPerSec, r.Sent, r.Delivered, r.Errors, r.Duplicates)
 	for _, code := range slices.Sorted(maps.Keys(r.ErrorCodes)) {
 		fmt.Fprintf(w, "    error %-10s x%d  e.g. %s\n", code, r.ErrorCodes[code], strings.TrimSpace(r.ErrorSamples[code]))
 	}
-	fmt.Fprintf(w, "  latency        p50 %s   p99 %s   (sendmsg request to answer)\n", ms(r.SendP50), ms(r.SendP99))
-	fmt.Fprintf(w, "  webhook lag    p50 %s   p99 %s   (sendmsg answer to webhook receipt)\n", ms(r.LagP50), ms(r.LagP99))
+	fmt.Fprintf(w, "  latency        p50 %s   p99 %s   (%s request to answer)\n", ms(r.SendP50), ms(r.SendP99), request)
+	fmt.Fprintf(w, "  webhook lag    p50 %s   p99 %s   (%s answer to webhook receipt)\n", ms(r.LagP50), ms(r.LagP99), request)
 	if r.WriterTransactions > 0 {
 		fmt.Fprintf(w, "  group commit   %d InTx calls in %d SQLite transactions, %.1f per transaction\n",
 			r.WriterCalls, r.WriterTransactions, float64(r.WriterCalls)/float64(r.WriterTransactions))
 	}
 	fmt.Fprintf(w, "  baseline       %10.1f req/s    bare net/http handler, same load generator; p50 %s, p99 %s, errors %d\n",
 		r.BaselineRPS, ms(r.BaselineP50), ms(r.BaselineP99), r.BaselineErrors)
-	fmt.Fprintf(w, "  ratio          %.3f            parley msgs/s / baseline req/s\n", r.Ratio)
+	fmt.Fprintf(w, "  ratio          %.3f            parley req/s / baseline req/s\n", r.Ratio)
 	fmt.Fprintf(w, "  runtime        %s %s/%s, GOMAXPROCS %d, %d CPUs\n", r.GoVersion, r.GOOS, r.GOARCH, r.GOMAXPROCS, r.NumCPU)
 	fmt.Fprintf(w, "  percentiles are exact (nearest rank over all %d latency samples)\n", r.Sent)
 }
