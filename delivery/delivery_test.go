@@ -133,21 +133,31 @@ func newStore(t testing.TB) parley.Store {
 
 var testOrigin = parley.Origin{ClientIP: "203.0.113.7", OptPlatform: parley.OptPlatformREST}
 
+// insertEvent adds an event of the conversation of alice and bob.
 func insertEvent(t testing.TB, s parley.Store, body string) *parley.Event {
 	t.Helper()
-	now := time.Now()
-	e := &parley.Event{
-		ID:           parley.NewEventID(now),
-		Command:      parley.CommandC2CAfterSendMsg,
-		Conversation: parley.C2CConversation("alice", "bob"),
-		Body:         []byte(body),
-		Origin:       testOrigin,
-		CreatedAt:    now,
-	}
+	return insertEventIn(t, s, parley.C2CConversation("alice", "bob"), body)
+}
+
+func insertEventIn(t testing.TB, s parley.Store, conversation, body string) *parley.Event {
+	t.Helper()
+	e := newEvent(conversation, body)
 	if err := s.EventInsert(context.Background(), e); err != nil {
 		t.Fatalf("EventInsert: %v", err)
 	}
 	return e
+}
+
+func newEvent(conversation, body string) *parley.Event {
+	now := time.Now()
+	return &parley.Event{
+		ID:           parley.NewEventID(now),
+		Command:      parley.CommandC2CAfterSendMsg,
+		Conversation: conversation,
+		Body:         []byte(body),
+		Origin:       testOrigin,
+		CreatedAt:    now,
+	}
 }
 
 func getEvent(t testing.TB, s parley.Store, id string) *parley.Event {

@@ -27,25 +27,49 @@
 // A Worker runs one claim loop, Concurrency sender goroutines and one
 // flusher, all started by Start.
 //
-// The claim loop leases due events and hands them to the senders. At most
-// Concurrency + BatchSize claimed events are unrecorded at any time (the
-// window): up to Concurrency being attempted and up to BatchSize waiting
-// for a sender, so the senders have work while the next claim commits. A
-// claim asks for min(BatchSize, free room in the window). While full
+// The claim loop leases due events and hands them to the senders in
+// chains: the events of one claim that share a conversation
+// (parley.Event.Conversation), in Seq order. The store returns only a
+// prefix of each conversation's pending events, and none of a conversation
+// whose earliest pending event is leased or waiting for its retry, so a
+// conversation has at most one chain in the worker at a time. A sender
+// attempts a chain's events one after another. An event delivered, or
+// dead-lettered because its retry schedule is used up, lets the next one
+// go. An event that failed and will be retried ends the chain: the rest
+// is released (given back unattempted) in the same write as the retry,
+// and the store holds it back until the retried event is delivered or
+// dead. Chains of different conversations go to different senders, up to
+// Concurrency at once.
+//
+// At most Concurrency + BatchSize claimed events (events, not chains) are
+// unrecorded at any time: the window, Concurrency for the senders and a
+// batch more, so that the senders have work while the next claim commits.
+// A claim asks for min(BatchSize, free room in the window). While full
 // batches come back it claims again at once; while the window is full it
 // waits for a quarter batch of room, so a busy worker claims in batches
 // rather than a few rows per transaction. When nothing is due it sleeps
-// until Notify, the earliest NextAttemptAt (EventNextDue), Shutdown, or 30
-// seconds, whichever is first; the 30-second bound picks up events written
-// by anything that does not call Notify, and leases that ran out.
+// until Notify, the earliest NextAttemptAt (EventNextDue), Shutdown, or
+// 30 seconds, whichever is first; the 30-second bound picks up events
+// written by anything that does not call Notify, and leases that ran out.
+// An event held back behind an earlier one of its conversation is not due
+// for EventNextDue: the flusher calls Notify when it writes the last
+// report of a chain, which is what lets such events go.
+//
+// A chain is not cut for its length: a conversation with a backlog goes
+// a claim at a time, and with a receiver that answers quickly every event
+// of a claim is attempted. It is cut for time: a sender starts no attempt
+// that could end after its chain's lease, less its 30-second margin (see
+// Invariants), and releases the rest of the chain instead, to be claimed
+// again with a fresh lease.
 //
 // Senders make the HTTP attempts over one keep-alive client and pass each
 // outcome to the flusher. The flusher writes outcomes back in batches: one
-// transaction per flush holding EventMarkDelivered for every success and
-// EventRetry or EventMarkDead for every failure, taking whatever outcomes
-// queued up while the previous flush committed. An event leaves the window
-// only once its outcome is queued, so when writes fall behind, claiming
-// slows down with them rather than piling up unrecorded attempts.
+// transaction per flush holding EventMarkDelivered for every success,
+// EventRetry or EventMarkDead for every failure, and EventRelease for the
+// events given back, taking whatever queued up while the previous flush
+// committed. An event leaves the window only once its outcome (or its
+// release) is queued, so when writes fall behind, claiming slows down with
+// them rather than piling up unrecorded attempts.
 //
 // Notify never blocks: it leaves at most one pending wake-up.
 //
@@ -69,19 +93,36 @@
 //     crash or a failed write between the two means the event is sent
 //     again. Receivers drop duplicates by X-Parley-Event-Id, which is the
 //     event's ID, stable across attempts.
-//   - An event is attempted only under a lease taken by EventClaimDue,
-//     long enough for the attempts queued ahead of it in the window, its
-//     own attempt, and 30 seconds more (40 s with the defaults); while the
-//     lease holds, no other claim returns it. Its outcome is written well
-//     before the lease could pass unless the store is failing, in which
-//     case the lease running out makes the event due again rather than
-//     lost.
+//   - An event is attempted only under a lease taken by EventClaimDue, of
+//     (⌈(Concurrency+BatchSize)/Concurrency⌉ + min(32, BatchSize)) ×
+//     Timeout + 30 seconds (100 s with the defaults): long enough for the
+//     attempts ahead of its chain, Concurrency at a time, then 32 attempts
+//     of its own chain, and the margin to record them. No attempt starts
+//     that could end within the margin; while the lease holds, no other
+//     claim returns the event. Its outcome is written well before the
+//     lease could pass unless the store is failing, in which case the
+//     lease running out makes the event due again rather than lost.
 //   - Attempt n (1-based) is the event's Attempts+1. After attempt n fails
 //     the event is retried after about RetrySchedule[n-1] if there is one,
 //     else dead-lettered with its last error; an empty schedule dead-letters
 //     on the first failure.
-//   - Ordering: events are claimed in commit (Seq) order but delivered
-//     concurrently, so a receiver may see them in a different order, and a
-//     retried event arrives after later ones. Per-conversation ordering
-//     (Event.Conversation) is not enforced yet.
+//   - Order: events of one conversation reach the receiver in commit (Seq)
+//     order. Each is attempted only after the one before it was delivered
+//     (answered HTTP 200 with JSON) or dead-lettered, never while another
+//     event of its conversation is in flight, so of one conversation a
+//     receiver sees event n, its retries if it failed (spread over hours
+//     with the default schedule), then n+1. Counting only the first
+//     request for each event ID, or only the first successful answer, the
+//     order is commit order; an event is missing only if it was
+//     dead-lettered without any attempt reaching the receiver. Repeats of
+//     an ID already answered break the pattern (at least once): an event
+//     delivered whose outcome write failed is sent again once its lease
+//     passes, by then possibly after later events of its conversation;
+//     one delivered when a crash, or Shutdown's deadline, cut its attempt
+//     or write short is sent again at the next start, before the later
+//     events. A receiver that answers after Timeout has failed that
+//     attempt and may still be working on it when the next request
+//     arrives (the retry, or the next event if that was the last attempt).
+//     Different conversations are delivered in parallel, with no order
+//     between them.
 package delivery

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,16 @@ import (
 const (
 	defaultConcurrency = 128
 	defaultBatchSize   = 256
+	// chainAttempts is how many attempts in a row the lease lets a chain
+	// make however long it waited for a sender. Covering every attempt of
+	// the longest chain instead would take BatchSize timeouts (over 8
+	// minutes with the defaults), and the lease is also how long an event
+	// whose outcome could not be written holds back its conversation. So
+	// a chain is cut when its time is up, not for its length: the rest is
+	// released, to be claimed again with a fresh lease. A receiver that
+	// answers quickly never sees the cut, and a conversation with a
+	// backlog does not pay for a claim every few events.
+	chainAttempts = 32
 	// leaseMargin is added to the longest a claimed event can wait for and
 	// take its attempt, to make a claim's lease: a live worker always
 	// finishes (and records) an attempt before another claim could take
@@ -79,7 +90,8 @@ type Worker struct {
 	batch     int
 	window    int           // claimed events not yet recorded: Concurrency in flight + BatchSize queued
 	lowWater  int           // free room in the window worth a claim
-	lease     time.Duration // how long a claim holds its events
+	budget    time.Duration // after its claim, how long a chain may make attempts
+	lease     time.Duration // how long a claim holds its events: budget + leaseMargin
 	now       func() time.Time
 	log       *slog.Logger
 	transport *http.Transport // ours to close; nil when WorkerConfig.Client was given
@@ -87,8 +99,8 @@ type Worker struct {
 	notify    chan struct{} // cap 1: "look for due events now"
 	roomFreed chan struct{} // cap 1: a claimed event left the window
 	claimed   atomic.Int64  // claimed events not yet handed to the flusher
-	jobs      chan *parley.Event
-	results   chan result
+	jobs      chan chain
+	reports   chan report
 
 	// ctx is the parent of every attempt and store call. Shutdown cancels
 	// it only when its own context expires.
@@ -107,11 +119,25 @@ const (
 	stateStopped
 )
 
-// result is the outcome of one attempt.
-type result struct {
-	ev      *parley.Event
+// chain is the events of one conversation in one claim, in Seq order.
+type chain struct {
+	events []*parley.Event
+	// deadline is when the lease of the claim runs out, less leaseMargin:
+	// no attempt starts that could end after it.
+	deadline time.Time
+}
+
+// report is what the flusher writes: the outcome of one attempt, and
+// claimed events given up unattempted.
+type report struct {
+	ev      *parley.Event // nil when the report only releases
 	attempt int
-	err     error
+	err     error     // nil: delivered
+	retryAt time.Time // when the event is retried; zero when it is delivered or dead
+	// ends is set on the last report of a chain: once it is written, the
+	// store may let the conversation's next events be claimed.
+	ends    bool
+	release []string // IDs of claimed events to give back unattempted
 }
 
 // NewWorker validates cfg and returns a Worker; Start sets it going.
@@ -162,10 +188,14 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	// batches rather than a few rows per transaction.
 	w.window = w.conc + w.batch
 	w.lowWater = max(1, w.batch/4)
-	// A claimed event waits at most for the attempts queued ahead of it,
-	// Concurrency at a time, then takes its own.
+	// Chains leave the queue in order, each to the first free sender, so
+	// every sender is busy until a chain's turn comes: it waits at most
+	// for the attempts ahead of it in the window, Concurrency at a time.
+	// Then it has time for chainAttempts attempts (a chain is never longer
+	// than a claim).
 	rounds := (w.window + w.conc - 1) / w.conc
-	w.lease = time.Duration(rounds)*w.timeout + leaseMargin
+	w.budget = time.Duration(rounds+min(chainAttempts, w.batch)) * w.timeout
+	w.lease = w.budget + leaseMargin
 	client := cfg.Client
 	if client == nil {
 		w.transport = newTransport(w.conc)
@@ -176,8 +206,8 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		return nil, fmt.Errorf("delivery: %v", err)
 	}
 	w.ep = ep
-	w.jobs = make(chan *parley.Event, w.window)
-	w.results = make(chan result, 2*max(w.conc, w.batch))
+	w.jobs = make(chan chain, w.window)
+	w.reports = make(chan report, 2*max(w.conc, w.batch))
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w, nil
 }
@@ -212,7 +242,7 @@ func (w *Worker) Start() {
 	}
 	go func() {
 		senders.Wait()
-		close(w.results)
+		close(w.reports)
 	}()
 	go w.flushLoop()
 	go w.claimLoop()
@@ -260,9 +290,9 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// claimLoop claims due events and hands them to the senders, never more
-// than fit in the window, so a claimed event is always attempted well
-// within its lease.
+// claimLoop claims due events and hands them to the senders in chains, one
+// per conversation, never more events than fit in the window, so a claimed
+// event is always attempted well within its lease.
 func (w *Worker) claimLoop() {
 	defer close(w.jobs)
 	timer := time.NewTimer(time.Hour)
@@ -311,8 +341,8 @@ func (w *Worker) claimLoop() {
 			continue
 		}
 		w.claimed.Add(int64(len(evs)))
-		for _, e := range evs {
-			w.jobs <- e // never blocks: cap(jobs) = window >= claimed
+		for _, c := range chains(evs, now.Add(w.budget)) {
+			w.jobs <- c // never blocks: cap(jobs) = window >= claimed
 		}
 		if len(evs) == limit {
 			continue // there may be more
@@ -323,8 +353,29 @@ func (w *Worker) claimLoop() {
 	}
 }
 
+// chains splits a claim into one chain per conversation, each in Seq
+// order, the chain with the oldest event first.
+func chains(evs []*parley.Event, deadline time.Time) []chain {
+	// The store returns Seq order; the order of delivery rests on it.
+	slices.SortFunc(evs, func(a, b *parley.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	var out []chain
+	index := make(map[string]int)
+	for _, e := range evs {
+		i, ok := index[e.Conversation]
+		if !ok {
+			i = len(out)
+			index[e.Conversation] = i
+			out = append(out, chain{deadline: deadline})
+		}
+		out[i].events = append(out[i].events, e)
+	}
+	return out
+}
+
 // idleWait is how long to sleep once every due event is claimed: until the
-// next one is due, at most maxIdle.
+// next one is due, at most maxIdle. Events held back behind an earlier one
+// of their conversation are not due for this: the flusher wakes the loop
+// when it writes the outcome that lets them go.
 func (w *Worker) idleWait(claimedNone bool) time.Duration {
 	at, ok, err := w.store.EventNextDue(w.ctx)
 	if err != nil {
@@ -345,14 +396,37 @@ func (w *Worker) idleWait(claimedNone bool) time.Duration {
 
 // send is one of Concurrency goroutines making attempts.
 func (w *Worker) send() {
-	for e := range w.jobs {
+	for c := range w.jobs {
+		w.deliver(c)
+	}
+}
+
+// deliver attempts the events of one conversation in order. An event
+// delivered or dead-lettered lets the next one go; one that will be retried
+// stops the chain, and the rest are released, to be claimed again after
+// its retry.
+func (w *Worker) deliver(c chain) {
+	for i, e := range c.events {
 		select {
 		case <-w.stop:
-			// Shutting down: an attempt not yet begun is not begun. The
-			// event stays leased and the next Start releases it.
-			w.release()
-			continue
+			// Shutting down: attempts not yet begun are not begun. The
+			// events stay leased and the next Start releases them.
+			w.free(len(c.events) - i)
+			return
 		default:
+		}
+		if w.now().Add(w.timeout).After(c.deadline) {
+			// This attempt could outlast the lease, and another claim
+			// could then take the event while it is in flight. The rest
+			// go back, claimable once the outcomes before them are
+			// written.
+			r := report{ends: true}
+			for _, rest := range c.events[i:] {
+				r.release = append(r.release, rest.ID)
+			}
+			w.reports <- r
+			w.free(len(r.release))
+			return
 		}
 		cb := callback{
 			command: e.Command,
@@ -362,38 +436,52 @@ func (w *Worker) send() {
 			attempt: e.Attempts + 1,
 		}
 		err := w.ep.post(w.ctx, w.timeout, &cb, nil)
-		// An attempt cut short by Shutdown's deadline says nothing about
-		// the receiver: its event stays leased until the next Start.
-		if err == nil || w.ctx.Err() == nil {
-			w.results <- result{ev: e, attempt: cb.attempt, err: err}
+		if err != nil && w.ctx.Err() != nil {
+			// Cut short by Shutdown's deadline, which says nothing about
+			// the receiver: this event and the rest of the chain stay
+			// leased until the next Start.
+			w.free(len(c.events) - i)
+			return
 		}
-		// Freed only once the result is queued: when writing results
+		r := report{ev: e, attempt: cb.attempt, err: err, ends: i == len(c.events)-1}
+		if err != nil && cb.attempt <= len(w.schedule) {
+			r.retryAt = w.now().Add(jitter(w.schedule[cb.attempt-1]))
+			r.ends = true
+			for _, rest := range c.events[i+1:] {
+				r.release = append(r.release, rest.ID)
+			}
+		}
+		w.reports <- r
+		// Freed only once the report is queued: when writing outcomes
 		// falls behind, claiming slows down with it.
-		w.release()
+		w.free(1 + len(r.release))
+		if r.ends {
+			return
+		}
 	}
 }
 
-// release gives back the window room of one claimed event.
-func (w *Worker) release() {
-	w.claimed.Add(-1)
+// free gives back the window room of n claimed events.
+func (w *Worker) free(n int) {
+	w.claimed.Add(-int64(n))
 	select {
 	case w.roomFreed <- struct{}{}:
 	default:
 	}
 }
 
-// flushLoop writes results back, as many as are waiting in one
+// flushLoop writes reports back, as many as are waiting in one
 // transaction, so a busy worker makes few writes however many events it
 // delivers.
 func (w *Worker) flushLoop() {
 	defer close(w.done)
-	batch := make([]result, 0, cap(w.results))
-	for r := range w.results {
+	batch := make([]report, 0, cap(w.reports))
+	for r := range w.reports {
 		batch = append(batch[:0], r)
 	collect:
 		for len(batch) < cap(batch) {
 			select {
-			case r, ok := <-w.results:
+			case r, ok := <-w.reports:
 				if !ok {
 					break collect
 				}
@@ -407,27 +495,24 @@ func (w *Worker) flushLoop() {
 	}
 }
 
-// outcome is what one failed attempt leads to.
-type outcome struct {
-	result
-	retryAt time.Time // zero: dead
-}
-
-func (w *Worker) flush(batch []result) {
+func (w *Worker) flush(batch []report) {
 	now := w.now()
-	var delivered []string
-	var failed []outcome
-	for _, r := range batch {
+	var delivered, released []string
+	var failed []*report
+	unblocks := false
+	for i := range batch {
+		r := &batch[i]
+		released = append(released, r.release...)
+		unblocks = unblocks || r.ends
+		if r.ev == nil {
+			continue
+		}
 		if r.err == nil {
 			delivered = append(delivered, r.ev.ID)
 			continue
 		}
-		o := outcome{result: r}
-		if r.attempt <= len(w.schedule) {
-			o.retryAt = now.Add(jitter(w.schedule[r.attempt-1]))
-		}
-		failed = append(failed, o)
-		w.logFailure(o)
+		failed = append(failed, r)
+		w.logFailure(r)
 	}
 	err := w.store.InTx(w.ctx, func(tx parley.Querier) error {
 		if len(delivered) > 0 {
@@ -435,19 +520,24 @@ func (w *Worker) flush(batch []result) {
 				return fmt.Errorf("marking %d events delivered: %w", len(delivered), err)
 			}
 		}
-		for _, o := range failed {
-			if o.retryAt.IsZero() {
+		for _, r := range failed {
+			if r.retryAt.IsZero() {
 				if err := tx.EventMarkDead(w.ctx, parley.EventMarkDeadParams{
-					ID: o.ev.ID, Attempts: o.attempt, LastError: o.err.Error(), At: now,
+					ID: r.ev.ID, Attempts: r.attempt, LastError: r.err.Error(), At: now,
 				}); err != nil {
-					return fmt.Errorf("dead-lettering event %s: %w", o.ev.ID, err)
+					return fmt.Errorf("dead-lettering event %s: %w", r.ev.ID, err)
 				}
 				continue
 			}
 			if err := tx.EventRetry(w.ctx, parley.EventRetryParams{
-				ID: o.ev.ID, Attempts: o.attempt, NextAttemptAt: o.retryAt, LastError: o.err.Error(),
+				ID: r.ev.ID, Attempts: r.attempt, NextAttemptAt: r.retryAt, LastError: r.err.Error(),
 			}); err != nil {
-				return fmt.Errorf("scheduling retry of event %s: %w", o.ev.ID, err)
+				return fmt.Errorf("scheduling retry of event %s: %w", r.ev.ID, err)
+			}
+		}
+		if len(released) > 0 {
+			if err := tx.EventRelease(w.ctx, released); err != nil {
+				return fmt.Errorf("releasing %d unattempted events: %w", len(released), err)
 			}
 		}
 		return nil
@@ -455,27 +545,34 @@ func (w *Worker) flush(batch []result) {
 	if err != nil {
 		// The events stay leased; once the leases pass they are claimed
 		// and attempted again (delivered ones a second time: at least once).
-		w.log.Error("delivery: recording attempt results", "events", len(batch), "error", err)
+		w.log.Error("delivery: recording attempt results", "reports", len(batch), "error", err)
 		return
 	}
-	// A retry may be due before whatever the loop is waiting for, and an
-	// outcome written may free the next event of its conversation, which
-	// the store held back (EventClaimDue keeps conversations in order).
-	w.Notify()
+	if unblocks {
+		// The next events of the conversations whose chains ended may be
+		// claimable now (the store's EventNextDue leaves them out until
+		// then), and a retry may be due before whatever the claim loop is
+		// waiting for.
+		w.Notify()
+	}
 }
 
-func (w *Worker) logFailure(o outcome) {
+func (w *Worker) logFailure(r *report) {
 	attrs := []any{
-		"event_id", o.ev.ID,
-		"command", o.ev.Command,
-		"attempt", o.attempt,
-		"error", o.err,
+		"event_id", r.ev.ID,
+		"command", r.ev.Command,
+		"conversation", r.ev.Conversation,
+		"attempt", r.attempt,
+		"error", r.err,
 	}
-	if o.retryAt.IsZero() {
+	if r.retryAt.IsZero() {
 		w.log.Error("delivery: webhook failed, dead-lettered", attrs...)
 		return
 	}
-	w.log.Warn("delivery: webhook attempt failed", append(attrs, "next_attempt_at", o.retryAt)...)
+	if len(r.release) > 0 {
+		attrs = append(attrs, "held_back", len(r.release))
+	}
+	w.log.Warn("delivery: webhook attempt failed", append(attrs, "next_attempt_at", r.retryAt)...)
 }
 
 // jitter spreads d uniformly over ±10%, so events that failed together do

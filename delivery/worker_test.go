@@ -254,7 +254,8 @@ func TestWorkerJittersRetries(t *testing.T) {
 	const n = 20
 	var ids []string
 	for i := range n {
-		ids = append(ids, insertEvent(t, s, fmt.Sprintf(`{"n":%d}`, i)).ID)
+		// One conversation each: a retry holds back the rest of its own.
+		ids = append(ids, insertEventIn(t, s, parley.C2CConversation("alice", strconv.Itoa(i)), fmt.Sprintf(`{"n":%d}`, i)).ID)
 	}
 	// A stopped clock, just ahead of the inserts so they are due: without
 	// jitter every retry would be at exactly now+1h.
@@ -464,7 +465,8 @@ func TestWorkerBatchesResults(t *testing.T) {
 	rc := newReceiver(t, answer(http.StatusOK, okReply))
 	var ids []string
 	for i := range n {
-		ids = append(ids, insertEvent(t, s, fmt.Sprintf(`{"n":%d}`, i)).ID)
+		// One conversation each, so that all n are in flight at once.
+		ids = append(ids, insertEventIn(t, s, parley.C2CConversation("alice", strconv.Itoa(i)), fmt.Sprintf(`{"n":%d}`, i)).ID)
 	}
 	// The first write waits until every reply has been read, so the
 	// results of all the other attempts queue up behind it.
@@ -548,8 +550,18 @@ func (b *syncBuffer) Records(t *testing.T) []map[string]any {
 
 // BenchmarkWorker measures delivery from a full outbox to a local
 // receiver: claims, signed POSTs over keep-alive connections, and the
-// batched writes of the outcomes.
+// batched writes of the outcomes. The events of one conversation go one
+// after another, so one conversation measures a chain's round trips and
+// many measure the senders in parallel.
 func BenchmarkWorker(b *testing.B) {
+	for _, conversations := range []int{1, 1024} {
+		b.Run(fmt.Sprintf("conversations=%d", conversations), func(b *testing.B) {
+			benchmarkWorker(b, conversations)
+		})
+	}
+}
+
+func benchmarkWorker(b *testing.B, conversations int) {
 	s := &observedStore{Store: newStore(b), idle: make(chan struct{}, 1)}
 	var received atomic.Int64
 	rc := newReceiver(b, func(int, *http.Request) (int, string) {
@@ -563,9 +575,7 @@ func BenchmarkWorker(b *testing.B) {
 	for i := 0; i < b.N; {
 		err := s.InTx(ctx, func(tx parley.Querier) error {
 			for j := 0; j < 500 && i < b.N; j, i = j+1, i+1 {
-				now := time.Now()
-				e := &parley.Event{ID: parley.NewEventID(now), Command: parley.CommandC2CAfterSendMsg,
-					Conversation: parley.C2CConversation("alice", "bob"), Body: []byte(body), Origin: testOrigin, CreatedAt: now}
+				e := newEvent(parley.C2CConversation("alice", strconv.Itoa(i%conversations)), body)
 				if err := tx.EventInsert(ctx, e); err != nil {
 					return err
 				}
