@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/server"
 	"github.com/parley-im/parley/usersig"
 )
@@ -200,5 +201,28 @@ func OK(t testing.TB, m map[string]any) {
 	t.Helper()
 	if m["ActionStatus"] != "OK" || m["ErrorCode"] != json.Number("0") {
 		t.Fatalf("parleytest: want OK, got %v", m)
+	}
+}
+
+// WaitOutboxDrained waits until the server's outbox holds no pending event:
+// every webhook has been delivered or dead-lettered and its outcome
+// written. Tests that set a test clock forward past the webhooks' leases
+// call it first, or events whose outcome is not yet written are sent again.
+func (s *Server) WaitOutboxDrained(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		pending, err := s.Store().EventList(context.Background(), parley.EventListParams{State: parley.EventPending, Limit: 1})
+		if err != nil {
+			t.Fatalf("parleytest: list pending events: %v", err)
+		}
+		if len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("parleytest: outbox still holds pending events after %v, e.g. %s %s (attempts %d, last error %q)",
+				timeout, pending[0].ID, pending[0].Command, pending[0].Attempts, pending[0].LastError)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the store: nothing signals a written outcome
 	}
 }
