@@ -152,7 +152,7 @@ func (e *Engine) SendGroup(ctx context.Context, p SendGroupParams) (SendGroupRes
 		}
 		texts := body.texts
 		if before && !known {
-			v, err := e.groupBeforeSend(ctx, s)
+			v, err := e.beforeSendGroup(ctx, s)
 			if err != nil {
 				return SendGroupResult{}, err
 			}
@@ -432,10 +432,10 @@ func (s splitBody) with(value []byte) []byte {
 	return append(out, s.buf[s.split:]...)
 }
 
-// groupBeforeSend makes the group before-send callback and applies its
+// beforeSendGroup makes the group before-send callback and applies its
 // answer to the message. An error is the sender's answer: blocked (10016),
 // passed through (10100-10200) or, under the reject policy, 80003.
-func (e *Engine) groupBeforeSend(ctx context.Context, s *groupSend) (verdict, error) {
+func (e *Engine) beforeSendGroup(ctx context.Context, s *groupSend) (verdict, error) {
 	m := s.m
 	req, err := marshal(parley.GroupBeforeSendMsg{
 		CallbackCommand: parley.CommandGroupBeforeSendMsg,
@@ -454,47 +454,7 @@ func (e *Engine) groupBeforeSend(ctx context.Context, s *groupSend) (verdict, er
 	if err != nil {
 		return verdict{}, err
 	}
-	failed := func(reason string) (verdict, error) {
-		if e.reject {
-			return verdict{}, parley.Errorf(parley.ErrBeforeCallbackFailed, "%s (%s)", parley.ErrorText(parley.ErrBeforeCallbackFailed), reason)
-		}
-		return verdict{}, nil
-	}
-	reply, err := e.caller.Call(ctx, parley.CommandGroupBeforeSendMsg, req, s.origin)
-	if err != nil {
-		return failed(err.Error())
-	}
-	switch code := reply.ErrorCode; {
-	case code == 0:
-		var v verdict
-		if raw := bytes.TrimSpace(reply.MsgBody); len(raw) > 0 && string(raw) != "null" {
-			b, err := parseMsgBody(raw)
-			if err != nil {
-				return failed("the reply's MsgBody is invalid: " + err.(*parley.Error).Info)
-			}
-			m.Body = b.compact
-			v.texts = b.texts
-			if v.texts == nil {
-				v.texts = []string{}
-			}
-		}
-		if reply.CloudCustomData != nil {
-			m.CloudCustomData = *reply.CloudCustomData
-		}
-		return v, nil
-	case code == 1:
-		return verdict{}, parley.NewError(parley.ErrGroupBlockedCallback)
-	case code == 2:
-		return verdict{drop: true}, nil
-	case parley.IsGroupCustomCallbackCode(code):
-		info := reply.ErrorInfo
-		if info == "" {
-			info = parley.ErrorText(parley.ErrGroupBlockedCallback)
-		}
-		return verdict{}, &parley.Error{Code: code, Info: info}
-	default:
-		return failed(fmt.Sprintf("undocumented ErrorCode %d", code))
-	}
+	return e.callBeforeSend(ctx, groupBeforeSend, req, s.origin, &m.Body, &m.CloudCustomData)
 }
 
 // RecallGroup recalls group messages (group_open_http_svc/group_msg_recall)

@@ -462,13 +462,35 @@ func (e *Engine) beforeSend(ctx context.Context, m *parley.Message, origin parle
 	if err != nil {
 		return verdict{}, err
 	}
+	return e.callBeforeSend(ctx, c2cBeforeSend, req, origin, &m.Body, &m.CloudCustomData)
+}
+
+// beforeSendRules are what the C2C and group before-send callbacks do not
+// share: the command, the sender's code when the answer is 1, and the
+// range of codes passed through to the sender.
+type beforeSendRules struct {
+	command string
+	blocked int
+	custom  func(code int) bool
+}
+
+var (
+	c2cBeforeSend   = beforeSendRules{parley.CommandC2CBeforeSendMsg, parley.ErrBlockedByCallback, parley.IsCustomCallbackCode}
+	groupBeforeSend = beforeSendRules{parley.CommandGroupBeforeSendMsg, parley.ErrGroupBlockedCallback, parley.IsGroupCustomCallbackCode}
+)
+
+// callBeforeSend makes a before-send callback with req and applies the
+// answer: a MsgBody or CloudCustomData in it replaces *body or *cloud. An
+// error is the sender's answer: blocked, passed through or, under the
+// reject policy, 80003.
+func (e *Engine) callBeforeSend(ctx context.Context, r beforeSendRules, req []byte, origin parley.Origin, body *json.RawMessage, cloud *string) (verdict, error) {
 	failed := func(reason string) (verdict, error) {
 		if e.reject {
 			return verdict{}, parley.Errorf(parley.ErrBeforeCallbackFailed, "%s (%s)", parley.ErrorText(parley.ErrBeforeCallbackFailed), reason)
 		}
 		return verdict{}, nil
 	}
-	reply, err := e.caller.Call(ctx, parley.CommandC2CBeforeSendMsg, req, origin)
+	reply, err := e.caller.Call(ctx, r.command, req, origin)
 	if err != nil {
 		return failed(err.Error())
 	}
@@ -480,24 +502,24 @@ func (e *Engine) beforeSend(ctx context.Context, m *parley.Message, origin parle
 			if err != nil {
 				return failed("the reply's MsgBody is invalid: " + err.(*parley.Error).Info)
 			}
-			m.Body = b.compact
+			*body = b.compact
 			v.texts = b.texts
 			if v.texts == nil {
 				v.texts = []string{}
 			}
 		}
 		if reply.CloudCustomData != nil {
-			m.CloudCustomData = *reply.CloudCustomData
+			*cloud = *reply.CloudCustomData
 		}
 		return v, nil
 	case code == 1:
-		return verdict{}, parley.NewError(parley.ErrBlockedByCallback)
+		return verdict{}, parley.NewError(r.blocked)
 	case code == 2:
 		return verdict{drop: true}, nil
-	case parley.IsCustomCallbackCode(code):
+	case r.custom(code):
 		info := reply.ErrorInfo
 		if info == "" {
-			info = parley.ErrorText(parley.ErrBlockedByCallback)
+			info = parley.ErrorText(r.blocked)
 		}
 		return verdict{}, &parley.Error{Code: code, Info: info}
 	default:

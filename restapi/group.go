@@ -99,6 +99,24 @@ func objectsOf(name string, elems []json.RawMessage, code int) ([]fields, error)
 	return out, nil
 }
 
+// requiredEach reads the field every object of list must have, as in
+// MemberList [{Member_Account}] and MsgSeqList [{MsgSeq}]; a wrong type or
+// a missing field is code.
+func requiredEach[T any](objs []fields, list, field string, code int, read func(fields, string, int) (T, bool, error)) ([]T, error) {
+	out := make([]T, len(objs))
+	for i, o := range objs {
+		v, present, err := read(o, field, code)
+		if err != nil {
+			return nil, err
+		}
+		if !present {
+			return nil, parley.Errorf(code, "%s[%d].%s is required", list, i, field)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
 // boundedArray reads an array field and bounds its length: above most is
 // tooMany, answered before any element is read. A required one that is
 // absent or empty is 10004.
@@ -554,16 +572,9 @@ func (h *Handler) addGroupMember(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	users := make([]string, len(objs))
-	for i, o := range objs {
-		user, present, err := o.string("Member_Account", badGroupParam)
-		if err != nil {
-			return nil, err
-		}
-		if !present {
-			return nil, parley.Errorf(badGroupParam, "%s[%d].Member_Account is required", name, i)
-		}
-		users[i] = user
+	users, err := requiredEach(objs, name, "Member_Account", badGroupParam, fields.string)
+	if err != nil {
+		return nil, err
 	}
 	results, err := h.engine.AddGroupMembers(c.ctx, chat.AddMembersParams{GroupID: id, UserIDs: users, Silence: silence})
 	if err != nil {
@@ -842,16 +853,9 @@ func (h *Handler) groupMsgRecall(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	seqs := make([]uint64, len(objs))
-	for i, o := range objs {
-		seq, present, err := o.uint64("MsgSeq", badGroupParam)
-		if err != nil {
-			return nil, err
-		}
-		if !present {
-			return nil, parley.Errorf(badGroupParam, "%s[%d].MsgSeq is required", name, i)
-		}
-		seqs[i] = seq
+	seqs, err := requiredEach(objs, name, "MsgSeq", badGroupParam, fields.uint64)
+	if err != nil {
+		return nil, err
 	}
 	reason, _, err := c.f.string("Reason", badGroupParam)
 	if err != nil {
