@@ -22,15 +22,21 @@ import (
 func retrySchedule() string { return strings.TrimSuffix(strings.Repeat("1s,", 60), ",") }
 
 // startServe runs `parley serve` on dataDir with its webhooks going to
-// callbackURL, and returns the process and an admin client for it.
-func startServe(t *testing.T, bin, dataDir, callbackURL string) (*parleytest.Proc, *parleytest.Client) {
+// callbackURL, and returns the process and an admin client for it. Only
+// the given callback commands are on; none given means
+// C2C.CallbackAfterSendMsg.
+func startServe(t *testing.T, bin, dataDir, callbackURL string, commands ...string) (*parleytest.Proc, *parleytest.Client) {
 	t.Helper()
+	if len(commands) == 0 {
+		commands = []string{parley.CommandC2CAfterSendMsg}
+	}
 	p := parleytest.StartProc(t, bin, "serve",
 		"--addr", "127.0.0.1:0",
 		"--data", dataDir,
 		"--callback-url", callbackURL,
-		"--callback-commands", parley.CommandC2CAfterSendMsg,
+		"--callback-commands", strings.Join(commands, ","),
 		"--retry-schedule", retrySchedule(),
+		"--group-msg-rate", "0",
 		"--log-level", "info")
 	app, err := server.LoadApp(dataDir)
 	if err != nil {
