@@ -80,6 +80,7 @@ func TestGroupLifecycle(t *testing.T) {
 		"GroupId": groupID, "From_Account": "mallory", "Random": 1, "MsgBody": textBody("let me in"),
 	}), parley.ErrGroupNotPermitted)
 
+	srv.WaitOutboxDrained(t, 10*time.Second) // before the clock passes any lease
 	clk.Set(time.Unix(1764680100, 0))
 	sent := mustOK(t, srv.Post(t, "group_open_http_svc", "send_group_msg", map[string]any{
 		"GroupId": groupID, "From_Account": "bob", "Random": 42, "MsgBody": textBody("darn it"),
