@@ -22,6 +22,12 @@ type CallerConfig struct {
 	URL      string // the callback URL; its own query, if any, is kept
 	Token    string // webhook authentication token; "" means no Sign/RequestTime
 	SDKAppID uint64
+	// Secrets are the Standard Webhooks secrets ("whsec_" and the base64
+	// of at least 24 bytes) that sign every request with the webhook-id,
+	// webhook-timestamp and webhook-signature headers, one signature per
+	// secret: list the new secret and the old one while receivers move
+	// to the new. Empty means no Standard Webhooks headers.
+	Secrets []string
 	// Timeout bounds each call, including reading the reply. Zero means 2s,
 	// Tencent's fixed before-callback timeout.
 	Timeout time.Duration
@@ -54,7 +60,7 @@ func NewCaller(cfg CallerConfig) (*Caller, error) {
 		c.transport = newTransport(callerIdleConns)
 		client = &http.Client{Transport: c.transport}
 	}
-	ep, err := newEndpoint(cfg.URL, cfg.Token, cfg.SDKAppID, client, cfg.Now)
+	ep, err := newEndpoint(cfg.URL, cfg.Token, cfg.Secrets, cfg.SDKAppID, client, cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %v", err)
 	}

@@ -7,6 +7,12 @@
 // RequestTime when a token is set (Sign is [Sign]), the body exactly as
 // given, and the headers Content-Type: application/json, User-Agent: parley
 // and X-Parley-Event-Id (and, for after-callbacks, X-Parley-Attempt, 1-based).
+// With Secrets configured it also carries the Standard Webhooks headers
+// (https://www.standardwebhooks.com): webhook-id, the X-Parley-Event-Id
+// value (an after-callback's event ID, stable across attempts; a fresh ID
+// per before-callback); webhook-timestamp, the attempt's Unix seconds (the
+// same as RequestTime); and webhook-signature, one "v1,<signature>" entry
+// per secret, space-separated (see [WebhookSignature]).
 // A callback succeeded when the receiver answered HTTP 200 with a body that
 // parses as JSON; anything else (another status, a body that is not JSON or
 // larger than 64 KiB, a transport error, the timeout) is a failure.

@@ -61,11 +61,12 @@ type endpoint struct {
 	// "{url}?{its own query}&SdkAppid={id}&CallbackCommand=".
 	prefix string
 	token  string
+	signer *signer // nil: no Standard Webhooks headers
 	client *http.Client
 	now    func() time.Time
 }
 
-func newEndpoint(rawURL, token string, sdkAppID uint64, client *http.Client, now func() time.Time) (endpoint, error) {
+func newEndpoint(rawURL, token string, secrets []string, sdkAppID uint64, client *http.Client, now func() time.Time) (endpoint, error) {
 	if rawURL == "" {
 		return endpoint{}, errors.New("URL is required")
 	}
@@ -82,6 +83,10 @@ func newEndpoint(rawURL, token string, sdkAppID uint64, client *http.Client, now
 	if sdkAppID == 0 {
 		return endpoint{}, errors.New("SDKAppID is required: receivers check SdkAppid against their own")
 	}
+	signer, err := newSigner(secrets)
+	if err != nil {
+		return endpoint{}, err
+	}
 	query := u.RawQuery
 	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
 	var b strings.Builder
@@ -97,7 +102,7 @@ func newEndpoint(rawURL, token string, sdkAppID uint64, client *http.Client, now
 	if now == nil {
 		now = time.Now
 	}
-	return endpoint{prefix: b.String(), token: token, client: client, now: now}, nil
+	return endpoint{prefix: b.String(), token: token, signer: signer, client: client, now: now}, nil
 }
 
 // callback is one request to the app backend.
@@ -111,7 +116,8 @@ type callback struct {
 
 // url is the request URL: the configured one with the callback's query
 // parameters appended, in the order Tencent documents them (spec 1.2).
-func (e *endpoint) url(cb *callback) string {
+// requestTime is the attempt's Unix time.
+func (e *endpoint) url(cb *callback, requestTime int64) string {
 	var b strings.Builder
 	b.Grow(len(e.prefix) + len(cb.command) + 160)
 	b.WriteString(e.prefix)
@@ -121,11 +127,10 @@ func (e *endpoint) url(cb *callback) string {
 	b.WriteString("&OptPlatform=")
 	b.WriteString(url.QueryEscape(cb.origin.OptPlatform))
 	if e.token != "" {
-		t := e.now().Unix()
 		b.WriteString("&Sign=")
-		b.WriteString(Sign(e.token, t))
+		b.WriteString(Sign(e.token, requestTime))
 		b.WriteString("&RequestTime=")
-		b.WriteString(strconv.FormatInt(t, 10))
+		b.WriteString(strconv.FormatInt(requestTime, 10))
 	}
 	return b.String()
 }
@@ -155,7 +160,10 @@ func (e *endpoint) post(ctx context.Context, timeout time.Duration, cb *callback
 }
 
 func (e *endpoint) do(ctx context.Context, cb *callback, decode func([]byte) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url(cb), bytes.NewReader(cb.body))
+	// One reading of the clock, so that RequestTime and webhook-timestamp
+	// agree.
+	now := e.now().Unix()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url(cb, now), bytes.NewReader(cb.body))
 	if err != nil {
 		return fmt.Errorf("callback request: %v", stripURL(err))
 	}
@@ -165,6 +173,7 @@ func (e *endpoint) do(ctx context.Context, cb *callback, decode func([]byte) err
 	if cb.attempt > 0 {
 		req.Header.Set("X-Parley-Attempt", strconv.Itoa(cb.attempt))
 	}
+	e.signer.sign(req.Header, cb.eventID, now, cb.body)
 	resp, err := e.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("callback request failed: %v", stripURL(err))

@@ -52,6 +52,12 @@ type WorkerConfig struct {
 	URL      string // the callback URL; its own query, if any, is kept
 	Token    string // webhook authentication token; "" means no Sign/RequestTime
 	SDKAppID uint64
+	// Secrets are the Standard Webhooks secrets ("whsec_" and the base64
+	// of at least 24 bytes) that sign every request with the webhook-id,
+	// webhook-timestamp and webhook-signature headers, one signature per
+	// secret: list the new secret and the old one while receivers move
+	// to the new. Empty means no Standard Webhooks headers.
+	Secrets []string
 	// Timeout bounds each attempt, including reading the reply. Zero
 	// means 2s.
 	Timeout time.Duration
@@ -201,7 +207,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		w.transport = newTransport(w.conc)
 		client = &http.Client{Transport: w.transport}
 	}
-	ep, err := newEndpoint(cfg.URL, cfg.Token, cfg.SDKAppID, client, w.now)
+	ep, err := newEndpoint(cfg.URL, cfg.Token, cfg.Secrets, cfg.SDKAppID, client, w.now)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %v", err)
 	}

@@ -32,6 +32,7 @@ func TestLoadOrCreateAppGeneratesOnceAndKeepsIt(t *testing.T) {
 	if app.Admin != "administrator" {
 		t.Errorf("Admin = %q, want administrator", app.Admin)
 	}
+	checkGeneratedSecret(t, app.WebhookSecret)
 	fi, err := os.Stat(filepath.Join(dir, server.AppFile))
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,13 @@ type Options struct {
 	// App overrides the app kept in DataDir field by field: zero fields are
 	// taken from app.json, which is generated on first start.
 	App App
+	// WebhookSecrets, when given, sign every webhook instead of the app's
+	// WebhookSecret: each is a Standard Webhooks secret ("whsec_" and the
+	// base64 of at least 24 bytes), and every request carries one
+	// signature per secret. To rotate, give the new secret and the old
+	// one until every receiver has the new, then the new alone.
+	// App().WebhookSecret reports the first.
+	WebhookSecrets []string
 
 	// CallbackURL is the app backend's webhook URL (http or https). ""
 	// switches every callback off: no before-send call, no outbox events.
@@ -96,13 +103,16 @@ type Options struct {
 
 // Server is one parley server. Create it with New.
 type Server struct {
-	opts   Options
-	app    App
-	log    *slog.Logger
-	store  *sqlite.DB
-	worker *delivery.Worker // nil when callbacks are off
-	caller *delivery.Caller // nil when callbacks are off
-	http   *http.Server
+	opts  Options
+	app   App
+	log   *slog.Logger
+	store *sqlite.DB
+	// webhookSecrets sign every webhook: Options.WebhookSecrets, or the
+	// app's WebhookSecret.
+	webhookSecrets []string
+	worker         *delivery.Worker // nil when callbacks are off
+	caller         *delivery.Caller // nil when callbacks are off
+	http           *http.Server
 
 	addr atomic.Pointer[string] // set by Start; read without mu so Shutdown never blocks it
 
@@ -122,9 +132,20 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: create data directory: %w", err)
 	}
-	app, err := resolveApp(opts.DataDir, opts.App)
+	override := opts.App
+	if len(opts.WebhookSecrets) > 0 {
+		override.WebhookSecret = opts.WebhookSecrets[0]
+	}
+	app, err := resolveApp(opts.DataDir, override)
 	if err != nil {
 		return nil, err
+	}
+	webhookSecrets := opts.WebhookSecrets
+	if len(webhookSecrets) == 0 {
+		if err := delivery.ValidateSecret(app.WebhookSecret); err != nil {
+			return nil, fmt.Errorf("server: the app's %v", err)
+		}
+		webhookSecrets = []string{app.WebhookSecret}
 	}
 	if err := chat.ValidateUserID(app.Admin); err != nil {
 		return nil, fmt.Errorf("server: admin identifier %q: %w", app.Admin, err)
@@ -135,7 +156,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: open store: %w", err)
 	}
-	s := &Server{opts: opts, app: app, log: opts.Logger, store: store}
+	s := &Server{opts: opts, app: app, webhookSecrets: webhookSecrets, log: opts.Logger, store: store}
 	if err := s.build(ctx); err != nil {
 		store.Close()
 		return nil, err
@@ -176,6 +197,12 @@ func (o *Options) fill() error {
 			return err
 		}
 	}
+	for i, secret := range o.WebhookSecrets {
+		if err := delivery.ValidateSecret(secret); err != nil {
+			return fmt.Errorf("server: webhook secret %d of %d: %v", i+1, len(o.WebhookSecrets), err)
+		}
+	}
+	o.WebhookSecrets = slices.Clone(o.WebhookSecrets)
 	for _, d := range o.RetrySchedule {
 		if d <= 0 {
 			return fmt.Errorf("server: retry schedule: %v is not a positive duration", d)
@@ -242,6 +269,7 @@ func (s *Server) build(ctx context.Context) error {
 		s.caller, err = delivery.NewCaller(delivery.CallerConfig{
 			URL:      o.CallbackURL,
 			Token:    o.CallbackToken,
+			Secrets:  s.webhookSecrets,
 			SDKAppID: s.app.SDKAppID,
 			Timeout:  o.CallbackTimeout,
 			Now:      o.Now,
@@ -253,6 +281,7 @@ func (s *Server) build(ctx context.Context) error {
 			Store:         s.store,
 			URL:           o.CallbackURL,
 			Token:         o.CallbackToken,
+			Secrets:       s.webhookSecrets,
 			SDKAppID:      s.app.SDKAppID,
 			Timeout:       o.CallbackTimeout,
 			RetrySchedule: o.RetrySchedule,
@@ -357,6 +386,10 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 
 // App is the app the server answers for.
 func (s *Server) App() App { return s.app }
+
+// WebhookSecrets are the Standard Webhooks secrets that sign every webhook,
+// the first one first: Options.WebhookSecrets, or the app's WebhookSecret.
+func (s *Server) WebhookSecrets() []string { return slices.Clone(s.webhookSecrets) }
 
 // DataDir is the data directory in use.
 func (s *Server) DataDir() string { return s.opts.DataDir }

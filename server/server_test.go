@@ -58,6 +58,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"negative timeout", server.Options{CallbackTimeout: -time.Second}, "negative"},
 		{"retry schedule", server.Options{RetrySchedule: []time.Duration{time.Second, 0}}, "not a positive duration"},
 		{"admin", server.Options{App: server.App{SDKAppID: 1400000001, SecretKey: "k", Admin: "has space"}}, "admin identifier"},
+		{"webhook secret", server.Options{WebhookSecrets: []string{testSecret, "s3cret"}}, `webhook secret 2 of 2: webhook secret must start with "whsec_"`},
+		{"app webhook secret", server.Options{App: server.App{WebhookSecret: "whsec_c2hvcnQ="}}, "the app's webhook secret: 5 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,7 +121,7 @@ func TestAdminAccountExists(t *testing.T) {
 }
 
 func TestAppOverrides(t *testing.T) {
-	want := server.App{SDKAppID: 1400099999, SecretKey: strings.Repeat("ab", 32), Admin: "boss"}
+	want := server.App{SDKAppID: 1400099999, SecretKey: strings.Repeat("ab", 32), Admin: "boss", WebhookSecret: testSecret}
 	s := parleytest.Start(t, server.Options{App: want})
 	if got := s.App(); got != want {
 		t.Errorf("App() = %+v, want %+v", got, want)
@@ -129,6 +131,16 @@ func TestAppOverrides(t *testing.T) {
 		t.Errorf("a fully overridden app still wrote app.json (stat: %v)", err)
 	}
 
+	// WebhookSecrets stand in for the app's WebhookSecret.
+	rotating := []string{newSecret(t), testSecret}
+	ws := parleytest.Start(t, server.Options{App: server.App{SDKAppID: 1400099999, SecretKey: "k", Admin: "boss"}, WebhookSecrets: rotating})
+	if got, want := ws.App().WebhookSecret, rotating[0]; got != want {
+		t.Errorf("with WebhookSecrets: App().WebhookSecret = %q, want the first, %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(ws.DataDir(), server.AppFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an app overridden with WebhookSecrets still wrote app.json (stat: %v)", err)
+	}
+
 	// A partial override keeps the generated key.
 	dir := t.TempDir()
 	stored, _, err := server.LoadOrCreateApp(dir)
@@ -136,7 +148,7 @@ func TestAppOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := parleytest.Start(t, server.Options{DataDir: dir, App: server.App{SDKAppID: 1400012345}})
-	if got, want := p.App(), (server.App{SDKAppID: 1400012345, SecretKey: stored.SecretKey, Admin: stored.Admin}); got != want {
+	if got, want := p.App(), (server.App{SDKAppID: 1400012345, SecretKey: stored.SecretKey, Admin: stored.Admin, WebhookSecret: stored.WebhookSecret}); got != want {
 		t.Errorf("partial override: App() = %+v, want %+v", got, want)
 	}
 }

@@ -13,11 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/delivery"
+	"github.com/parley-im/parley/server"
 	"github.com/parley-im/parley/usersig"
 )
 
@@ -130,6 +132,7 @@ func TestEveryServeFlagHasAnEnvVariableAndAFileKey(t *testing.T) {
 		"callback-token":     "tok",
 		"callback-timeout":   "3s",
 		"callback-commands":  "C2C.CallbackAfterSendMsg",
+		"webhook-secret":     secretA + "," + secretB,
 		"before-send-policy": "reject",
 		"restricted-words":   "/words.txt",
 		"retry-schedule":     "1s,2s",
@@ -148,6 +151,7 @@ func TestEveryServeFlagHasAnEnvVariableAndAFileKey(t *testing.T) {
 			"callback-token":     c.callbackToken,
 			"callback-timeout":   c.callbackTimeout.String(),
 			"callback-commands":  c.callbackCommands.String(),
+			"webhook-secret":     c.webhookSecrets.String(),
 			"before-send-policy": c.beforeSendPolicy.String(),
 			"restricted-words":   c.restrictedWords,
 			"retry-schedule":     c.retrySchedule.String(),
@@ -298,6 +302,9 @@ func TestBadValuesNameTheirSource(t *testing.T) {
 		{name: "file url scheme", file: "callback-url = ftp://example.com\n", wantErr: ":1: callback-url: \"ftp://example.com\": the scheme must be http or https"},
 		{name: "file unknown key", file: "adress = 1\n", wantErr: `:1: unknown setting "adress"`},
 		{name: "flag schedule", args: []string{"--retry-schedule", "5s,-1s"}, wantErr: "not a positive duration"},
+		{name: "env webhook secret", env: map[string]string{"PARLEY_WEBHOOK_SECRET": secretA + ",s3cret"}, wantErr: `PARLEY_WEBHOOK_SECRET=` + strconv.Quote(secretA+",s3cret") + `: secret 2: webhook secret must start with "whsec_"`},
+		{name: "file webhook secret", file: "webhook-secret = whsec_c2hvcnQ=\n", wantErr: ":1: webhook-secret: secret 1: webhook secret: 5 bytes after base64 decoding, want at least 24"},
+		{name: "flag webhook secret", args: []string{"--webhook-secret", "whsec_not*base64"}, wantErr: "not standard base64"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
 		{name: "missing file", args: []string{"--config", "/nonexistent/parley.conf"}, wantErr: "config file"},
 	}
@@ -523,3 +530,107 @@ func TestClientURL(t *testing.T) {
 }
 
 func formatUint(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// Two valid Standard Webhooks secrets: the spec's test vector and the
+// base64 of 32 zero bytes.
+const (
+	secretA = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	secretB = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
+
+func TestWebhookSecretValue(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{" , ", nil},
+		{secretA, []string{secretA}},
+		{" " + secretA + " ,, " + secretB + "," + secretA, []string{secretA, secretB}},
+	}
+	for _, tt := range tests {
+		c, err := loadServeConfig([]string{"--webhook-secret", tt.in}, envOf(nil), io.Discard)
+		if err != nil {
+			t.Fatalf("--webhook-secret %q: %v", tt.in, err)
+		}
+		opts, err := c.options(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(opts.WebhookSecrets, tt.want) {
+			t.Errorf("--webhook-secret %q: WebhookSecrets = %q, want %q", tt.in, opts.WebhookSecrets, tt.want)
+		}
+	}
+}
+
+// TestServePrintsTheWebhookSecret runs serve in-process and reads its
+// startup lines: the generated secret is printed, one given with
+// --webhook-secret is not.
+func TestServePrintsTheWebhookSecret(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    string // "" means app.json's secret
+		notWant string
+	}{
+		{name: "generated"},
+		{name: "given", args: []string{"--webhook-secret", secretA + "," + secretB}, want: "one by each secret of --webhook-secret", notWant: secretA},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			var stderr syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- runServe(ctx, append([]string{"--addr", "127.0.0.1:0", "--data", dir}, tt.args...), envOf(nil), &stderr)
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(stderr.String(), "webhook-signature header") {
+				if time.Now().After(deadline) {
+					cancel()
+					t.Fatalf("no webhook secret line within 10s:\n%s", stderr.String())
+				}
+				time.Sleep(5 * time.Millisecond) // poll interval
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+			out := stderr.String()
+			want := tt.want
+			if want == "" {
+				app, err := server.LoadApp(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = "verify it with this secret (kept in " + filepath.Join(dir, server.AppFile) + "):\n\n  " + app.WebhookSecret + "\n"
+			}
+			if !strings.Contains(out, want) {
+				t.Errorf("startup lines lack %q:\n%s", want, out)
+			}
+			if tt.notWant != "" && strings.Contains(out, tt.notWant) {
+				t.Errorf("startup lines print %q, a secret given on the command line:\n%s", tt.notWant, out)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the serve goroutine to write while
+// the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ type serveConfig struct {
 	callbackToken    string
 	callbackTimeout  time.Duration
 	callbackCommands commandsValue
+	webhookSecrets   secretsValue
 	beforeSendPolicy policyValue
 	restrictedWords  string
 	retrySchedule    scheduleValue
@@ -48,10 +50,11 @@ type serveConfig struct {
 // "look elsewhere".
 func serveDefaults() map[string]string {
 	return map[string]string{
-		"sdkappid":   "from app.json, generated on first start",
-		"secret-key": "from app.json, generated on first start",
-		"admin":      "from app.json, " + parley.DefaultAdminName,
-		"log-level":  "info",
+		"sdkappid":       "from app.json, generated on first start",
+		"secret-key":     "from app.json, generated on first start",
+		"admin":          "from app.json, " + parley.DefaultAdminName,
+		"webhook-secret": "from app.json, generated on first start",
+		"log-level":      "info",
 	}
 }
 
@@ -69,6 +72,7 @@ func newServeFlags(w io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&c.callbackURL, "callback-url", "webhook `URL` (http or https) of your app backend; empty switches callbacks off")
 	fs.StringVar(&c.callbackToken, "callback-token", "", "webhook authentication `TOKEN`: adds Sign and RequestTime to every webhook")
 	fs.DurationVar(&c.callbackTimeout, "callback-timeout", server.DefaultCallbackTimeout, "`DURATION` each webhook attempt may take")
+	fs.Var(&c.webhookSecrets, "webhook-secret", "`LIST` of Standard Webhooks secrets (whsec_...), comma-separated, that sign every webhook instead of the generated one; each request carries one signature per secret, so give \"new,old\" while receivers change secrets")
 	fs.Var(&c.callbackCommands, "callback-commands", "`LIST` of callbacks switched on, comma-separated, or all or none: "+strings.Join(parley.Commands, ", "))
 	fs.Var(&c.beforeSendPolicy, "before-send-policy", "`POLICY` when a before-send callback (C2C or group) fails or times out: deliver the message, or reject it with 80003")
 	fs.StringVar(&c.restrictedWords, "restricted-words", "", "`FILE` of restricted words, one word or phrase a line (blank lines and # comments skipped); a text message containing one is not delivered (80001)")
@@ -126,6 +130,7 @@ func (c *serveConfig) options(logger *slog.Logger) (server.Options, error) {
 		CallbackToken:    c.callbackToken,
 		CallbackTimeout:  c.callbackTimeout,
 		CallbackCommands: c.callbackCommands.list,
+		WebhookSecrets:   c.webhookSecrets.list,
 		BeforeSendPolicy: c.beforeSendPolicy.String(),
 		RetrySchedule:    c.retrySchedule.list,
 		GroupMsgRate:     c.groupMsgRate,
@@ -158,6 +163,10 @@ func runServe(ctx context.Context, args []string, env lookupEnv, stderr io.Write
 	// Resolve the app here rather than in server.New so the first start can
 	// say that it generated one.
 	app := opts.App
+	if len(opts.WebhookSecrets) > 0 {
+		// As server.New does: given secrets leave app.json's unused.
+		app.WebhookSecret = opts.WebhookSecrets[0]
+	}
 	if !app.Complete() {
 		stored, created, err := server.LoadOrCreateApp(opts.DataDir)
 		if err != nil {
@@ -194,6 +203,17 @@ func runServe(ctx context.Context, args []string, env lookupEnv, stderr io.Write
 	} else {
 		log.Warn("cannot sign the example command", "err", err)
 	}
+	switch secrets := srv.WebhookSecrets(); {
+	// Secrets the operator gave are not echoed: they have them already,
+	// and a log is no place to copy them to.
+	case len(opts.WebhookSecrets) == 1:
+		fmt.Fprint(stderr, "Webhooks carry a Standard Webhooks signature (webhook-signature header) by the secret of --webhook-secret.\n\n")
+	case len(opts.WebhookSecrets) > 1:
+		fmt.Fprintf(stderr, "Webhooks carry %d Standard Webhooks signatures (webhook-signature header), one by each secret of --webhook-secret.\n\n", len(secrets))
+	default:
+		fmt.Fprintf(stderr, "Webhooks carry a Standard Webhooks signature (webhook-signature header); verify it with this secret (kept in %s):\n\n  %s\n\n",
+			filepath.Join(opts.DataDir, server.AppFile), secrets[0])
+	}
 
 	<-ctx.Done()
 	log.Info("shutting down", "timeout", shutdownTimeout)
@@ -203,6 +223,37 @@ func runServe(ctx context.Context, args []string, env lookupEnv, stderr io.Write
 		return err
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// secretsValue is --webhook-secret: a comma-separated list of Standard
+// Webhooks secrets, each checked as it is set; empty means the app's own.
+type secretsValue struct{ list []string }
+
+func (v *secretsValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return strings.Join(v.list, ",")
+}
+
+func (v *secretsValue) Set(s string) error {
+	var list []string
+	n := 0
+	for secret := range strings.SplitSeq(s, ",") {
+		secret = strings.TrimSpace(secret)
+		if secret == "" {
+			continue
+		}
+		n++
+		if err := delivery.ValidateSecret(secret); err != nil {
+			return fmt.Errorf("secret %d: %v", n, err)
+		}
+		if !slices.Contains(list, secret) {
+			list = append(list, secret)
+		}
+	}
+	v.list = list
 	return nil
 }
 
