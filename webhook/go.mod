@@ -1,0 +1,3 @@
+module github.com/parley-im/parley/webhook
+
+go 1.26
