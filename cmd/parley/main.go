@@ -3,6 +3,7 @@
 //	parley serve      run the server (see parley serve --help)
 //	parley usersig    print a UserSig for a user of the app
 //	parley bench      measure sendmsg throughput and webhook lag
+//	parley webhooks   webhook tools: trigger sends a sample event
 //	parley version    print the version
 //
 // This is the only package that reads flags, the environment and config
@@ -49,6 +50,7 @@ Usage:
   parley serve [flags]          run the server
   parley usersig --user USERID  print a UserSig for USERID
   parley bench [flags]          measure sendmsg throughput and webhook lag
+  parley webhooks trigger CMD   send a sample CMD webhook to the callback URL
   parley version                print the version
   parley help [COMMAND]         show help for a command
 
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, env lookupEnv, stdout, stderr io.Wr
 		err = runUsersig(rest, env, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, rest, stdout, stderr)
+	case "webhooks":
+		err = runWebhooks(ctx, rest, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 	case "help", "-h", "-help", "--help":
