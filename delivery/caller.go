@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -34,14 +35,33 @@ type CallerConfig struct {
 	// Client sends the requests. Nil means a keep-alive client owned by the
 	// Caller, released by Close.
 	Client *http.Client
-	// Now stamps RequestTime. Nil means time.Now.
+	// BreakerThreshold is how many failed calls in a row open the circuit
+	// breaker of the URL (any failure counts: transport error, timeout,
+	// any status but 200, a reply that is not a JSON object; calls
+	// cancelled by their own context do not). While it is open, Call
+	// fails at once with ErrBreakerOpen, so the caller applies its
+	// failure policy without waiting for the timeout. Zero means 5;
+	// negative switches the breaker off.
+	BreakerThreshold int
+	// BreakerCooldown is how long the breaker stays open before one call
+	// goes through as a probe; each failed probe doubles it, up to
+	// BreakerMaxCooldown. Zero means 5s.
+	BreakerCooldown time.Duration
+	// BreakerMaxCooldown caps the doubled cool-down. Zero means 5 minutes;
+	// it is never less than BreakerCooldown.
+	BreakerMaxCooldown time.Duration
+	// Now stamps RequestTime and times the breaker. Nil means time.Now.
 	Now func() time.Time
+	// Logger receives one record per change of the breaker's state. Nil
+	// means slog.Default().
+	Logger *slog.Logger
 }
 
 // Caller makes synchronous before-callbacks: one attempt, bounded by the
 // timeout, never retried (spec 1.5). It is safe for concurrent use.
 type Caller struct {
 	ep        endpoint
+	breaker   *breaker
 	timeout   time.Duration
 	transport *http.Transport // ours to close; nil when CallerConfig.Client was given
 }
@@ -50,6 +70,10 @@ type Caller struct {
 func NewCaller(cfg CallerConfig) (*Caller, error) {
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("delivery: Timeout %v is negative", cfg.Timeout)
+	}
+	bc, err := newBreakerConfig(cfg.BreakerThreshold, cfg.BreakerCooldown, cfg.BreakerMaxCooldown)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %v", err)
 	}
 	c := &Caller{timeout: cfg.Timeout}
 	if c.timeout == 0 {
@@ -65,14 +89,28 @@ func NewCaller(cfg CallerConfig) (*Caller, error) {
 		return nil, fmt.Errorf("delivery: %v", err)
 	}
 	c.ep = ep
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c.breaker = newBreaker(bc, ep.display, ep.now, logger)
 	return c, nil
 }
 
+// BreakerState returns the state of the circuit breaker of the Caller's
+// URL.
+func (c *Caller) BreakerState() BreakerState { return c.breaker.snapshot() }
+
 // Call posts body to the receiver as command and returns its parsed reply.
 // An error means the call failed (transport error, timeout, status other
-// than 200, a reply that is not a JSON object); acting on the reply's
-// ErrorCode is the caller's business.
+// than 200, a reply that is not a JSON object, or ErrBreakerOpen without a
+// request while the breaker is open); acting on the reply's ErrorCode is
+// the caller's business.
 func (c *Caller) Call(ctx context.Context, command string, body []byte, origin parley.Origin) (parley.CallbackReply, error) {
+	ok, probe := c.breaker.allow(true)
+	if !ok {
+		return parley.CallbackReply{}, fmt.Errorf("delivery: %s: %w", command, ErrBreakerOpen)
+	}
 	cb := callback{
 		command: command,
 		body:    body,
@@ -88,6 +126,15 @@ func (c *Caller) Call(ctx context.Context, command string, body []byte, origin p
 		}
 		return json.Unmarshal(b, &reply)
 	})
+	if err != nil && ctx.Err() != nil {
+		// Given up by the caller, which says nothing about the receiver.
+		if probe {
+			c.breaker.cancelProbe()
+		}
+	} else {
+		wait, _ := retryAfter(err)
+		c.breaker.record(probe, err, wait)
+	}
 	if err != nil {
 		return parley.CallbackReply{}, fmt.Errorf("delivery: %s: %w", command, err)
 	}

@@ -25,6 +25,8 @@ func TestNewCallerRejects(t *testing.T) {
 		{"unparsable URL", delivery.CallerConfig{URL: "http://exa mple.com/%zz", SDKAppID: testAppID}, "URL"},
 		{"no SDKAppID", delivery.CallerConfig{URL: "http://example.com/cb"}, "SDKAppID"},
 		{"negative timeout", delivery.CallerConfig{URL: "http://example.com/cb", SDKAppID: testAppID, Timeout: -time.Second}, "Timeout"},
+		{"negative cool-down", delivery.CallerConfig{URL: "http://example.com/cb", SDKAppID: testAppID, BreakerCooldown: -time.Second}, "BreakerCooldown"},
+		{"negative max cool-down", delivery.CallerConfig{URL: "http://example.com/cb", SDKAppID: testAppID, BreakerMaxCooldown: -time.Second}, "BreakerMaxCooldown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

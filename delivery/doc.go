@@ -20,6 +20,20 @@
 // Before-callbacks go through a [Caller]: synchronous, bounded by the
 // timeout, never retried; the engine decides what a failure means.
 //
+// A Worker and a Caller each hold a circuit breaker for their URL. After
+// BreakerThreshold failed attempts in a row (any failure above counts:
+// a receiver answering 404 or garbage to every callback is as broken as
+// one that is down, and one bad event cannot open it while others
+// succeed in between) it opens for BreakerCooldown: the Worker claims and
+// attempts nothing, and Call fails at once with [ErrBreakerOpen], so the
+// engine applies its before-send policy without waiting for the timeout.
+// Then one attempt goes as a probe (half-open): success closes the
+// breaker, failure opens it again for twice the cool-down, up to
+// BreakerMaxCooldown. Any success closes it. A failure that opens it with
+// a 429 or 503 carrying Retry-After keeps it open at least that long.
+// Each change of state is logged once, with the URL and the last error;
+// BreakerState reports it.
+//
 // After-callbacks go through a [Worker], which drains the durable outbox
 // (the Event* methods of [parley.Store]). The engine writes an event in the
 // same transaction as the change that causes it and calls [Worker.Notify]
@@ -68,6 +82,17 @@
 // Invariants), and releases the rest of the chain instead, to be claimed
 // again with a fresh lease.
 //
+// The breaker gates the claim loop. While it is open the loop touches
+// neither the store nor the receiver: it sleeps until the cool-down ends,
+// and does not wake for Notify. When the cool-down ends it claims one
+// event, whose attempt is the probe (the loop reserves the probe before
+// it claims, so no sender can take it), then waits for the probe's
+// outcome to close or reopen the breaker. An open breaker thus costs a
+// claim and a write per cool-down, however many events wait. Chains
+// claimed before it opened are not attempted: a sender asks the breaker
+// before each attempt and, refused, releases the rest of its chain as it
+// does when the lease runs short.
+//
 // Senders make the HTTP attempts over one keep-alive client and pass each
 // outcome to the flusher. The flusher writes outcomes back in batches: one
 // transaction per flush holding EventMarkDelivered for every success,
@@ -111,7 +136,16 @@
 //   - Attempt n (1-based) is the event's Attempts+1. After attempt n fails
 //     the event is retried after about RetrySchedule[n-1] if there is one,
 //     else dead-lettered with its last error; an empty schedule dead-letters
-//     on the first failure.
+//     on the first failure. A 429 or 503 with Retry-After (seconds or an
+//     HTTP date) replaces that wait with the one asked for, capped at one
+//     hour; the attempt counts as any other.
+//   - An open breaker charges no event: events it holds back are released
+//     unattempted, their Attempts and NextAttemptAt unchanged, so none is
+//     retried or dead-lettered for it. Only the probe is an attempt, of one
+//     event per cool-down, and it counts like any other (a receiver dead
+//     for days uses up the schedules of the events it probes with, one
+//     event per cool-down). Order per conversation is unchanged: a
+//     released event is the earliest pending one of its conversation.
 //   - Order: events of one conversation reach the receiver in commit (Seq)
 //     order. Each is attempted only after the one before it was delivered
 //     (answered HTTP 200 with JSON) or dead-lettered, never while another

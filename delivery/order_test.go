@@ -131,6 +131,10 @@ func TestWorkerDeliversEachConversationInOrder(t *testing.T) {
 				// Every third request of a conversation fails, so no event
 				// fails twice: one retry is enough.
 				RetrySchedule: []time.Duration{time.Millisecond, time.Millisecond},
+				// Failures of parallel conversations can come five in a
+				// row and open the breaker: order must survive that, and
+				// a short cool-down keeps the test quick.
+				BreakerCooldown: 5 * time.Millisecond, BreakerMaxCooldown: 20 * time.Millisecond,
 			})
 			w.Start()
 			waitFor(t, 30*time.Second, "every event to be delivered", func() bool {

@@ -64,6 +64,9 @@ type endpoint struct {
 	signer *signer // nil: no Standard Webhooks headers
 	client *http.Client
 	now    func() time.Time
+	// display is the configured URL without its query (which may hold
+	// secrets of the app's own), for logs.
+	display string
 }
 
 func newEndpoint(rawURL, token string, secrets []string, sdkAppID uint64, client *http.Client, now func() time.Time) (endpoint, error) {
@@ -89,6 +92,7 @@ func newEndpoint(rawURL, token string, secrets []string, sdkAppID uint64, client
 	}
 	query := u.RawQuery
 	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	display := u.Redacted()
 	var b strings.Builder
 	b.WriteString(u.String())
 	b.WriteByte('?')
@@ -102,7 +106,7 @@ func newEndpoint(rawURL, token string, secrets []string, sdkAppID uint64, client
 	if now == nil {
 		now = time.Now
 	}
-	return endpoint{prefix: b.String(), token: token, signer: signer, client: client, now: now}, nil
+	return endpoint{prefix: b.String(), token: token, signer: signer, client: client, now: now, display: display}, nil
 }
 
 // callback is one request to the app backend.
@@ -194,7 +198,15 @@ func (e *endpoint) do(ctx context.Context, cb *callback, decode func([]byte) err
 	}
 	reply := buf.Bytes()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("callback answered HTTP %d, want 200: %s", resp.StatusCode, snippet(reply))
+		err := &statusError{status: resp.StatusCode}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			err.retryAfter, err.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Unix(now, 0))
+		}
+		err.msg = fmt.Sprintf("callback answered HTTP %d, want 200: %s", resp.StatusCode, snippet(reply))
+		if err.hasRetryAfter {
+			err.msg += fmt.Sprintf(" (Retry-After %v)", err.retryAfter)
+		}
+		return err
 	}
 	if len(reply) > maxReplyBytes {
 		return fmt.Errorf("callback reply is larger than %d bytes", maxReplyBytes)
@@ -209,6 +221,50 @@ func (e *endpoint) do(ctx context.Context, cb *callback, decode func([]byte) err
 		return fmt.Errorf("callback reply is not a JSON callback answer: %v: %s", err, snippet(reply))
 	}
 	return nil
+}
+
+// statusError is a reply with an HTTP status other than 200.
+type statusError struct {
+	status int
+	// retryAfter is the wait a 429 or 503 asked for with Retry-After,
+	// when hasRetryAfter.
+	retryAfter    time.Duration
+	hasRetryAfter bool
+	msg           string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// retryAfter returns the wait the receiver asked for with a 429 or 503
+// and Retry-After, capped at maxRetryAfter; ok is false for any other
+// failure.
+func retryAfter(err error) (d time.Duration, ok bool) {
+	var se *statusError
+	if !errors.As(err, &se) || !se.hasRetryAfter {
+		return 0, false
+	}
+	return min(se.retryAfter, maxRetryAfter), true
+}
+
+// parseRetryAfter reads a Retry-After value (RFC 9110 10.2.3): a number of
+// seconds, or an HTTP date, taken relative to now (a date in the past
+// means at once). Anything else is ignored, as if absent.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
+		if secs > uint64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(at.Sub(now), 0), true
 }
 
 // stripURL drops the *url.Error wrapper net/http puts around transport

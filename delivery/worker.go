@@ -63,9 +63,25 @@ type WorkerConfig struct {
 	Timeout time.Duration
 	// RetrySchedule is the wait before each retry: a failed attempt n is
 	// retried after about RetrySchedule[n-1] (±10%), and the event is
-	// dead-lettered once the schedule is used up. Nil means
-	// DefaultRetrySchedule(); a non-nil empty schedule means no retries.
+	// dead-lettered once the schedule is used up. A receiver that answers
+	// 429 or 503 with Retry-After (seconds or an HTTP date) is retried
+	// after exactly that wait instead, capped at one hour; the attempt
+	// counts all the same. Nil means DefaultRetrySchedule(); a non-nil
+	// empty schedule means no retries.
 	RetrySchedule []time.Duration
+	// BreakerThreshold is how many failed attempts in a row open the
+	// circuit breaker of the URL (any failure counts: transport error,
+	// timeout, any status but 200, a reply that is not JSON). While it is
+	// open the worker claims nothing and attempts nothing. Zero means 5;
+	// negative switches the breaker off.
+	BreakerThreshold int
+	// BreakerCooldown is how long the breaker stays open before one probe
+	// attempt; each failed probe doubles it, up to BreakerMaxCooldown.
+	// Zero means 5s.
+	BreakerCooldown time.Duration
+	// BreakerMaxCooldown caps the doubled cool-down. Zero means 5 minutes;
+	// it is never less than BreakerCooldown.
+	BreakerMaxCooldown time.Duration
 	// Concurrency is the most POSTs in flight at once. Zero means 128: under
 	// load the worker competes for CPU with every sendmsg handler, and with
 	// 64 it fell a second behind at 256 senders (parley bench).
@@ -80,8 +96,8 @@ type WorkerConfig struct {
 	// Now is the clock for claims, retries and RequestTime. Nil means
 	// time.Now.
 	Now func() time.Time
-	// Logger receives one record per failed attempt and store errors. Nil
-	// means slog.Default().
+	// Logger receives one record per failed attempt, per change of the
+	// breaker's state, and per store error. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -90,6 +106,7 @@ type WorkerConfig struct {
 type Worker struct {
 	store     parley.Store
 	ep        endpoint
+	breaker   *breaker
 	timeout   time.Duration
 	schedule  []time.Duration
 	conc      int
@@ -131,6 +148,9 @@ type chain struct {
 	// deadline is when the lease of the claim runs out, less leaseMargin:
 	// no attempt starts that could end after it.
 	deadline time.Time
+	// probe says the first event's attempt is the breaker's probe, which
+	// the claim loop reserved when it claimed the chain.
+	probe bool
 }
 
 // report is what the flusher writes: the outcome of one attempt, and
@@ -164,6 +184,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		if d < 0 {
 			return nil, fmt.Errorf("delivery: RetrySchedule[%d] %v is negative", i, d)
 		}
+	}
+	bc, err := newBreakerConfig(cfg.BreakerThreshold, cfg.BreakerCooldown, cfg.BreakerMaxCooldown)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %v", err)
 	}
 	w := &Worker{
 		store:     cfg.Store,
@@ -212,6 +236,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		return nil, fmt.Errorf("delivery: %v", err)
 	}
 	w.ep = ep
+	w.breaker = newBreaker(bc, ep.display, w.now, w.log)
 	w.jobs = make(chan chain, w.window)
 	w.reports = make(chan report, 2*max(w.conc, w.batch))
 	w.ctx, w.cancel = context.WithCancel(context.Background())
@@ -226,6 +251,10 @@ func orDefault[T comparable](v, def T) T {
 	}
 	return v
 }
+
+// BreakerState returns the state of the circuit breaker of the worker's
+// URL.
+func (w *Worker) BreakerState() BreakerState { return w.breaker.snapshot() }
 
 // Start releases the leases a crashed process left behind, so their events
 // are due at once, and starts delivering. Calling it again, or after
@@ -330,12 +359,30 @@ func (w *Worker) claimLoop() {
 			continue
 		}
 		limit := min(w.batch, free)
+		mode, d, changed := w.breaker.gate()
+		switch mode {
+		case gateWait:
+			// The receiver is failing: claiming would only lease events
+			// to give them back. Nothing touches the store until the
+			// cool-down ends or the probe's outcome is known.
+			if w.waitBreaker(d, changed) {
+				return
+			}
+			continue
+		case gateProbe:
+			limit = 1
+		}
 		now := w.now()
 		evs, err := w.store.EventClaimDue(w.ctx, parley.EventClaimDueParams{
 			Now:        now,
 			LeaseUntil: now.Add(w.lease),
 			Limit:      limit,
 		})
+		if err != nil || len(evs) == 0 {
+			if mode == gateProbe {
+				w.breaker.cancelProbe()
+			}
+		}
 		if err != nil {
 			if w.ctx.Err() != nil {
 				return
@@ -347,7 +394,8 @@ func (w *Worker) claimLoop() {
 			continue
 		}
 		w.claimed.Add(int64(len(evs)))
-		for _, c := range chains(evs, now.Add(w.budget)) {
+		for i, c := range chains(evs, now.Add(w.budget)) {
+			c.probe = mode == gateProbe && i == 0
 			w.jobs <- c // never blocks: cap(jobs) = window >= claimed
 		}
 		if len(evs) == limit {
@@ -357,6 +405,26 @@ func (w *Worker) claimLoop() {
 			return
 		}
 	}
+}
+
+// waitBreaker waits while the breaker is open: for d, or, with d zero,
+// until the probe's outcome changes the breaker's state. It does not
+// watch Notify: new events wait for the receiver like the others.
+func (w *Worker) waitBreaker(d time.Duration, changed <-chan struct{}) (stopped bool) {
+	if d <= 0 {
+		// The probe's outcome signals changed; the bound only guards
+		// against a probe lost without one.
+		d = w.lease
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-changed:
+	case <-timer.C:
+	case <-w.stop:
+		return true
+	}
+	return false
 }
 
 // chains splits a claim into one chain per conversation, each in Seq
@@ -412,6 +480,13 @@ func (w *Worker) send() {
 // stops the chain, and the rest are released, to be claimed again after
 // its retry.
 func (w *Worker) deliver(c chain) {
+	probe := c.probe
+	defer func() {
+		if probe {
+			// The probe was not made: another may go.
+			w.breaker.cancelProbe()
+		}
+	}()
 	for i, e := range c.events {
 		select {
 		case <-w.stop:
@@ -421,9 +496,16 @@ func (w *Worker) deliver(c chain) {
 			return
 		default:
 		}
-		if w.now().Add(w.timeout).After(c.deadline) {
-			// This attempt could outlast the lease, and another claim
-			// could then take the event while it is in flight. The rest
+		allowed := probe
+		if !probe {
+			allowed, _ = w.breaker.allow(false)
+		}
+		if !allowed || w.now().Add(w.timeout).After(c.deadline) {
+			// The breaker opened after the claim: the rest go back
+			// unattempted, their attempts and retry schedules untouched,
+			// and are claimed again once it lets attempts through. Or
+			// this attempt could outlast the lease, and another claim
+			// could then take the event while it is in flight: the rest
 			// go back, claimable once the outcomes before them are
 			// written.
 			r := report{ends: true}
@@ -449,9 +531,15 @@ func (w *Worker) deliver(c chain) {
 			w.free(len(c.events) - i)
 			return
 		}
+		wait, asked := retryAfter(err)
+		w.breaker.record(probe, err, wait)
+		probe = false
 		r := report{ev: e, attempt: cb.attempt, err: err, ends: i == len(c.events)-1}
 		if err != nil && cb.attempt <= len(w.schedule) {
-			r.retryAt = w.now().Add(jitter(w.schedule[cb.attempt-1]))
+			if !asked {
+				wait = jitter(w.schedule[cb.attempt-1])
+			}
+			r.retryAt = w.now().Add(wait)
 			r.ends = true
 			for _, rest := range c.events[i+1:] {
 				r.release = append(r.release, rest.ID)

@@ -62,6 +62,8 @@ func TestNewWorkerRejects(t *testing.T) {
 		{"negative concurrency", func(c *delivery.WorkerConfig) { c.Concurrency = -1 }, "Concurrency"},
 		{"negative batch", func(c *delivery.WorkerConfig) { c.BatchSize = -1 }, "BatchSize"},
 		{"negative retry", func(c *delivery.WorkerConfig) { c.RetrySchedule = []time.Duration{time.Second, -time.Second} }, "RetrySchedule[1]"},
+		{"negative cool-down", func(c *delivery.WorkerConfig) { c.BreakerCooldown = -time.Second }, "BreakerCooldown"},
+		{"negative max cool-down", func(c *delivery.WorkerConfig) { c.BreakerMaxCooldown = -time.Second }, "BreakerMaxCooldown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -90,6 +90,18 @@ type Options struct {
 	// after-callback. nil means delivery.DefaultRetrySchedule(); an empty
 	// non-nil slice means no retries.
 	RetrySchedule []time.Duration
+	// BreakerThreshold is how many failed webhook attempts in a row open
+	// the circuit breaker of the callback URL, separately for the
+	// before-send calls and the after-callbacks: while open, no
+	// after-callback is attempted (none is retried or dead-lettered for
+	// it) and a before-send call fails at once, so BeforeSendPolicy
+	// applies without waiting for the timeout. Zero means 5; negative
+	// switches the breakers off.
+	BreakerThreshold int
+	// BreakerCooldown is how long a breaker stays open before one probe;
+	// it doubles while probes fail, up to 5 minutes (or BreakerCooldown,
+	// if longer). Zero means 5s.
+	BreakerCooldown time.Duration
 	// GroupMsgRate is the most messages per second one group accepts.
 	// Zero means chat.DefaultGroupMsgRate (40, Tencent's limit); negative
 	// means no limit.
@@ -208,6 +220,9 @@ func (o *Options) fill() error {
 			return fmt.Errorf("server: retry schedule: %v is not a positive duration", d)
 		}
 	}
+	if o.BreakerCooldown < 0 {
+		return fmt.Errorf("server: breaker cool-down %v is negative", o.BreakerCooldown)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -273,6 +288,10 @@ func (s *Server) build(ctx context.Context) error {
 			SDKAppID: s.app.SDKAppID,
 			Timeout:  o.CallbackTimeout,
 			Now:      o.Now,
+			Logger:   o.Logger,
+
+			BreakerThreshold: o.BreakerThreshold,
+			BreakerCooldown:  o.BreakerCooldown,
 		})
 		if err != nil {
 			return fmt.Errorf("server: %w", err)
@@ -287,6 +306,9 @@ func (s *Server) build(ctx context.Context) error {
 			RetrySchedule: o.RetrySchedule,
 			Now:           o.Now,
 			Logger:        o.Logger,
+
+			BreakerThreshold: o.BreakerThreshold,
+			BreakerCooldown:  o.BreakerCooldown,
 		})
 		if err != nil {
 			return fmt.Errorf("server: %w", err)

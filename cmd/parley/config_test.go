@@ -137,6 +137,8 @@ func TestEveryServeFlagHasAnEnvVariableAndAFileKey(t *testing.T) {
 		"restricted-words":   "/words.txt",
 		"retry-schedule":     "1s,2s",
 		"group-msg-rate":     "0",
+		"breaker-threshold":  "3",
+		"breaker-cooldown":   "1m0s",
 		"log-level":          "debug",
 	}
 	check := func(t *testing.T, c *serveConfig) {
@@ -156,6 +158,8 @@ func TestEveryServeFlagHasAnEnvVariableAndAFileKey(t *testing.T) {
 			"restricted-words":   c.restrictedWords,
 			"retry-schedule":     c.retrySchedule.String(),
 			"group-msg-rate":     strconv.Itoa(c.groupMsgRate),
+			"breaker-threshold":  strconv.Itoa(c.breakerThreshold),
+			"breaker-cooldown":   c.breakerCooldown.String(),
 			"log-level":          strings.ToLower(c.logLevel.String()),
 		}
 		for k, want := range values {
@@ -633,4 +637,45 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+func TestBreakerOptions(t *testing.T) {
+	tests := []struct {
+		name          string
+		args          []string
+		wantThreshold int
+		wantCooldown  time.Duration
+		wantErr       string
+	}{
+		{"defaults", nil, 5, 5 * time.Second, ""},
+		{"set", []string{"--breaker-threshold", "2", "--breaker-cooldown", "250ms"}, 2, 250 * time.Millisecond, ""},
+		{"zero threshold switches it off", []string{"--breaker-threshold", "0"}, -1, 5 * time.Second, ""},
+		{"negative threshold switches it off", []string{"--breaker-threshold", "-4"}, -1, 5 * time.Second, ""},
+		{"zero cool-down", []string{"--breaker-cooldown", "0s"}, 0, 0, "breaker cool-down"},
+		{"negative cool-down", []string{"--breaker-cooldown", "-1s"}, 0, 0, "breaker cool-down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadServeConfig(tt.args, envOf(nil), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts, err := c.options(nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("options() error = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := opts.BreakerThreshold, tt.wantThreshold; got != want {
+				t.Errorf("BreakerThreshold = %d, want %d", got, want)
+			}
+			if got, want := opts.BreakerCooldown, tt.wantCooldown; got != want {
+				t.Errorf("BreakerCooldown = %v, want %v", got, want)
+			}
+		})
+	}
 }

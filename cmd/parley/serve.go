@@ -42,6 +42,8 @@ type serveConfig struct {
 	beforeSendPolicy policyValue
 	restrictedWords  string
 	retrySchedule    scheduleValue
+	breakerThreshold int
+	breakerCooldown  time.Duration
 	groupMsgRate     int
 	logLevel         slog.Level
 }
@@ -77,6 +79,8 @@ func newServeFlags(w io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&c.beforeSendPolicy, "before-send-policy", "`POLICY` when a before-send callback (C2C or group) fails or times out: deliver the message, or reject it with 80003")
 	fs.StringVar(&c.restrictedWords, "restricted-words", "", "`FILE` of restricted words, one word or phrase a line (blank lines and # comments skipped); a text message containing one is not delivered (80001)")
 	fs.Var(&c.retrySchedule, "retry-schedule", "`LIST` of waits before each retry of a failed after-callback, comma-separated; empty means no retries")
+	fs.IntVar(&c.breakerThreshold, "breaker-threshold", 5, "failed webhook attempts `IN_A_ROW` that open the circuit breaker: while open, after-callbacks wait (not counted as attempts) and before-send callbacks fail at once (--before-send-policy applies); 0 or less switches it off")
+	fs.DurationVar(&c.breakerCooldown, "breaker-cooldown", 5*time.Second, "`DURATION` an open circuit breaker waits before one probe attempt; it doubles while probes fail, up to 5m (or this, if longer)")
 	fs.IntVar(&c.groupMsgRate, "group-msg-rate", chat.DefaultGroupMsgRate, "most messages `PER_SECOND` one group accepts (send_group_msg answers 10023 beyond it); 0 or less means no limit")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "`LEVEL` of logging: debug, info, warn or error")
 	fs.Usage = func() {
@@ -134,10 +138,18 @@ func (c *serveConfig) options(logger *slog.Logger) (server.Options, error) {
 		BeforeSendPolicy: c.beforeSendPolicy.String(),
 		RetrySchedule:    c.retrySchedule.list,
 		GroupMsgRate:     c.groupMsgRate,
+		BreakerThreshold: c.breakerThreshold,
+		BreakerCooldown:  c.breakerCooldown,
 		Logger:           logger,
 	}
 	if c.groupMsgRate <= 0 {
 		opts.GroupMsgRate = -1
+	}
+	if c.breakerThreshold <= 0 {
+		opts.BreakerThreshold = -1
+	}
+	if c.breakerCooldown <= 0 {
+		return server.Options{}, fmt.Errorf("breaker cool-down %v: want a positive duration", c.breakerCooldown)
 	}
 	if c.restrictedWords != "" {
 		words, err := readWordList(c.restrictedWords)

@@ -199,6 +199,8 @@ func runTrigger(ctx context.Context, args []string, env lookupEnv, stdout, stder
 		Secrets:  secrets,
 		Timeout:  c.callbackTimeout,
 		Client:   &http.Client{Transport: rec},
+		// One call: a breaker could only get in its way.
+		BreakerThreshold: -1,
 	})
 	if err != nil {
 		return err
