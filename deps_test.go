@@ -18,7 +18,7 @@ var allowedImports = map[string][]string{
 	"webhook":   {},
 	"chat":      {""},
 	"hub":       {""},
-	"delivery":  {""},
+	"delivery":  {"", "github.com/prometheus/client_golang"},
 	"storetest": {""},
 	"sqlite":    {"", "modernc.org/sqlite"},
 	"postgres":  {"", "github.com/jackc/pgx/v5"},

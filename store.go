@@ -168,6 +168,9 @@ type Querier interface {
 	// left out: it becomes claimable only when that one's outcome is
 	// written, and whoever writes it wakes the claimer.
 	EventNextDue(ctx context.Context) (at time.Time, ok bool, err error)
+	// EventStats describes the outbox's backlog: how many events are
+	// pending and when the oldest of them was created.
+	EventStats(ctx context.Context) (EventStats, error)
 	// EventGet returns one event by ID, or ErrNotFound.
 	EventGet(ctx context.Context, id string) (*Event, error)
 	// EventList returns events in Seq order, filtered by p.
@@ -309,6 +312,14 @@ type EventMarkDeadParams struct {
 	Attempts  int
 	LastError string
 	At        time.Time
+}
+
+// EventStats is the outbox's backlog.
+type EventStats struct {
+	Pending int
+	// OldestPending is the CreatedAt of the oldest pending event; zero
+	// when none is pending.
+	OldestPending time.Time
 }
 
 // EventListParams filters EventList. Zero fields do not filter.

@@ -55,6 +55,9 @@ type CallerConfig struct {
 	// Logger receives one record per change of the breaker's state. Nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, count the calls by outcome, time them and report
+	// the breaker's state as endpoint "before_send". Nil means none.
+	Metrics *Metrics
 }
 
 // Caller makes synchronous before-callbacks: one attempt, bounded by the
@@ -62,6 +65,7 @@ type CallerConfig struct {
 type Caller struct {
 	ep        endpoint
 	breaker   *breaker
+	metrics   *Metrics // nil: none
 	timeout   time.Duration
 	transport *http.Transport // ours to close; nil when CallerConfig.Client was given
 }
@@ -94,6 +98,10 @@ func NewCaller(cfg CallerConfig) (*Caller, error) {
 		logger = slog.Default()
 	}
 	c.breaker = newBreaker(bc, ep.display, ep.now, logger)
+	c.metrics = cfg.Metrics
+	if err := c.metrics.watchBreaker("before_send", c.BreakerState); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -106,7 +114,9 @@ func (c *Caller) BreakerState() BreakerState { return c.breaker.snapshot() }
 // than 200, a reply that is not a JSON object, or ErrBreakerOpen without a
 // request while the breaker is open); acting on the reply's ErrorCode is
 // the caller's business.
-func (c *Caller) Call(ctx context.Context, command string, body []byte, origin parley.Origin) (parley.CallbackReply, error) {
+func (c *Caller) Call(ctx context.Context, command string, body []byte, origin parley.Origin) (reply parley.CallbackReply, err error) {
+	began := time.Now()
+	defer func() { c.metrics.beforeSendCall(command, err, time.Since(began)) }()
 	ok, probe := c.breaker.allow(true)
 	if !ok {
 		return parley.CallbackReply{}, fmt.Errorf("delivery: %s: %w", command, ErrBreakerOpen)
@@ -119,8 +129,7 @@ func (c *Caller) Call(ctx context.Context, command string, body []byte, origin p
 		// header on every callback, usable to correlate logs.
 		eventID: parley.NewEventID(c.ep.now()),
 	}
-	var reply parley.CallbackReply
-	err := c.ep.post(ctx, c.timeout, &cb, func(b []byte) error {
+	err = c.ep.post(ctx, c.timeout, &cb, func(b []byte) error {
 		if b = bytes.TrimLeft(b, " \t\r\n"); len(b) == 0 || b[0] != '{' {
 			return errors.New("not a JSON object")
 		}

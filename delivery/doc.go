@@ -104,6 +104,14 @@
 //
 // Notify never blocks: it leaves at most one pending wake-up.
 //
+// # Metrics
+//
+// Given a [Metrics] (WorkerConfig.Metrics, CallerConfig.Metrics), the
+// Worker counts and times its attempts, the Caller its calls, and both
+// report their breaker's state; the outbox's backlog is read from the
+// store at each scrape. The metric names and labels are listed on
+// [Metrics].
+//
 // # Lifecycle
 //
 // NewWorker validates the configuration. Start calls EventReleaseLeases,

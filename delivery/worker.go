@@ -99,6 +99,9 @@ type WorkerConfig struct {
 	// Logger receives one record per failed attempt, per change of the
 	// breaker's state, and per store error. Nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, count the attempts by outcome, time them and
+	// report the breaker's state as endpoint "worker". Nil means none.
+	Metrics *Metrics
 }
 
 // Worker delivers the after-callbacks of the outbox. See the package
@@ -107,6 +110,7 @@ type Worker struct {
 	store     parley.Store
 	ep        endpoint
 	breaker   *breaker
+	metrics   *Metrics // nil: none
 	timeout   time.Duration
 	schedule  []time.Duration
 	conc      int
@@ -239,6 +243,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	w.breaker = newBreaker(bc, ep.display, w.now, w.log)
 	w.jobs = make(chan chain, w.window)
 	w.reports = make(chan report, 2*max(w.conc, w.batch))
+	w.metrics = cfg.Metrics
+	if err := w.metrics.watchBreaker("worker", w.BreakerState); err != nil {
+		return nil, err
+	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w, nil
 }
@@ -523,7 +531,9 @@ func (w *Worker) deliver(c chain) {
 			eventID: e.ID,
 			attempt: e.Attempts + 1,
 		}
+		began := time.Now() // the real clock: w.now may be a test's, frozen
 		err := w.ep.post(w.ctx, w.timeout, &cb, nil)
+		took := time.Since(began)
 		if err != nil && w.ctx.Err() != nil {
 			// Cut short by Shutdown's deadline, which says nothing about
 			// the receiver: this event and the rest of the chain stay
@@ -545,6 +555,7 @@ func (w *Worker) deliver(c chain) {
 				r.release = append(r.release, rest.ID)
 			}
 		}
+		w.metrics.attempt(e.Command, r.outcome(), took)
 		w.reports <- r
 		// Freed only once the report is queued: when writing outcomes
 		// falls behind, claiming slows down with it.

@@ -12,7 +12,17 @@
 // called without Start.
 //
 // There is no package-level state: any number of servers can run in one
-// process, each with its own data directory.
+// process, each with its own data directory and its own metrics registry.
+//
+// # Metrics
+//
+// GET /metrics answers in the Prometheus text format: the webhook
+// engine's metrics (see delivery.Metrics), the Go runtime's (go_*) and
+// the process's (process_*). They are gathered from a registry owned by
+// the Server, never the global default one, so servers side by side each
+// report their own. The endpoint is unauthenticated, like /healthz: bind
+// Addr to a private interface, or put a proxy in front, if the counts of
+// callback commands should not be public.
 package server
 
 import (
@@ -30,6 +40,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/chat"
@@ -272,6 +286,25 @@ func (s *Server) build(ctx context.Context) error {
 		}
 	}
 
+	registry := prometheus.NewRegistry()
+	if err := registry.Register(collectors.NewGoCollector()); err != nil {
+		return fmt.Errorf("server: metrics: %w", err)
+	}
+	if err := registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return fmt.Errorf("server: metrics: %w", err)
+	}
+	metrics, err := delivery.NewMetrics(delivery.MetricsConfig{Registerer: registry, Store: s.store, Now: o.Now})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	metricsHandler := promhttp.HandlerFor(registry, promhttp.HandlerOpts{
+		// A failed store read fails the scrape (HTTP 500 with the
+		// error), so a broken outbox shows as a failed target rather
+		// than as an empty backlog.
+		ErrorHandling: promhttp.HTTPErrorOnError,
+		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
+	})
+
 	cfg := chat.Config{
 		Store:                   s.store,
 		Admin:                   s.app.Admin,
@@ -289,6 +322,7 @@ func (s *Server) build(ctx context.Context) error {
 			Timeout:  o.CallbackTimeout,
 			Now:      o.Now,
 			Logger:   o.Logger,
+			Metrics:  metrics,
 
 			BreakerThreshold: o.BreakerThreshold,
 			BreakerCooldown:  o.BreakerCooldown,
@@ -306,6 +340,7 @@ func (s *Server) build(ctx context.Context) error {
 			RetrySchedule: o.RetrySchedule,
 			Now:           o.Now,
 			Logger:        o.Logger,
+			Metrics:       metrics,
 
 			BreakerThreshold: o.BreakerThreshold,
 			BreakerCooldown:  o.BreakerCooldown,
@@ -339,12 +374,17 @@ func (s *Server) build(ctx context.Context) error {
 
 	// Not an http.ServeMux: it answers unclean paths such as /v4//x with a
 	// redirect before any handler sees them. Everything but the health check
-	// goes to the REST handler, so even a wrong path gets a Tencent-style
-	// JSON answer, never an HTML page or a 3xx/404.
+	// and the metrics goes to the REST handler, so even a wrong path gets a
+	// Tencent-style JSON answer, never an HTML page or a 3xx/404.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+		switch {
+		case r.Method != http.MethodGet:
+		case r.URL.Path == "/healthz":
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write([]byte("ok"))
+			return
+		case r.URL.Path == "/metrics":
+			metricsHandler.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)

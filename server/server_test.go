@@ -422,6 +422,8 @@ func TestEveryPathGetsAnEnvelope(t *testing.T) {
 		{http.MethodPost, "/v4/openim/../openim/sendmsg"},
 		{http.MethodPost, "/"},
 		{http.MethodPost, "/healthz"},
+		{http.MethodPost, "/metrics"},
+		{http.MethodGet, "/metrics/"},
 		{http.MethodGet, "/v4/openim/sendmsg"},
 		{http.MethodPut, "/v4/openim/sendmsg"},
 	}

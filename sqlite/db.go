@@ -249,6 +249,13 @@ func (db *DB) EventNextDue(ctx context.Context) (time.Time, bool, error) {
 	return db.r.eventNextDue(ctx)
 }
 
+func (db *DB) EventStats(ctx context.Context) (parley.EventStats, error) {
+	if db.closed.Load() {
+		return parley.EventStats{}, ErrClosed
+	}
+	return db.r.eventStats(ctx)
+}
+
 func (db *DB) EventGet(ctx context.Context, id string) (*parley.Event, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed

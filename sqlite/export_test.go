@@ -9,6 +9,7 @@ var Migrations = migrations
 var HotQueries = map[string]string{
 	"EventClaimDue":            sqlEventClaimDue,
 	"EventNextDue":             sqlEventNextDue,
+	"EventStats":               sqlEventStats,
 	"EventRelease":             sqlEventRelease,
 	"GroupTakeMsgSeq":          sqlGroupTakeMsgSeq,
 	"GroupMessageGetDuplicate": sqlGroupMessageGetDuplicate,

@@ -40,6 +40,7 @@ func TestQueryPlans(t *testing.T) {
 			"SCAN e USING INDEX events_pending_due",
 			"SEARCH b USING COVERING INDEX events_pending_conversation (conversation=? AND seq<?)",
 		}, false},
+		{"EventStats", []string{"SCAN events USING INDEX events_pending_seq"}, false},
 		{"EventRelease", []string{"SEARCH events USING INDEX sqlite_autoindex_events_1 (id=?)"}, false},
 		{"GroupTakeMsgSeq", []string{"SEARCH groups USING INDEX sqlite_autoindex_groups_1 (id=?)"}, false},
 		{"GroupMessageGetDuplicate", []string{

@@ -74,6 +74,11 @@ const (
 				WHERE b.state = 'pending' AND b.conversation = e.conversation AND b.seq < e.seq)
 		ORDER BY e.next_attempt_at LIMIT 1`
 
+	// Counts the backlog through the partial index, so it costs the size of
+	// the backlog, not of the history; /metrics runs it at every scrape.
+	sqlEventStats = `SELECT count(*), coalesce(min(created_at), 0) FROM events INDEXED BY events_pending_seq
+		WHERE state = 'pending'`
+
 	sqlEventGet = `SELECT ` + eventColumns + ` FROM events WHERE id = ?`
 
 	sqlEventList = `SELECT ` + eventColumns + ` FROM events
@@ -182,7 +187,7 @@ func closeAll(stmts ...*sql.Stmt) error {
 type readStmts struct {
 	accountGetStmt, messageGetDuplicateStmt, messageGetByKeyStmt, messageGetByOddKeyStmt,
 	messageListStmt, conversationGetStmt, conversationUnreadTotalStmt, eventNextDueStmt,
-	eventGetStmt, eventListStmt *sql.Stmt
+	eventStatsStmt, eventGetStmt, eventListStmt *sql.Stmt
 
 	groupGetStmt, groupGetManyStmt, groupMemberGetStmt, groupMemberListIDsStmt, groupMemberListPageStmt,
 	groupMessageGetStmt, groupMessageGetDuplicateStmt, groupMessageListStmt *sql.Stmt
@@ -205,6 +210,7 @@ func (r *readStmts) defs() []stmtDef {
 		{&r.conversationGetStmt, sqlConversationGet},
 		{&r.conversationUnreadTotalStmt, sqlConversationUnreadTotal},
 		{&r.eventNextDueStmt, sqlEventNextDue},
+		{&r.eventStatsStmt, sqlEventStats},
 		{&r.eventGetStmt, sqlEventGet},
 		{&r.eventListStmt, sqlEventList},
 		{&r.groupGetStmt, sqlGroupGet},
@@ -506,6 +512,18 @@ func (r *readStmts) eventNextDue(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	return time.UnixMilli(at), true, nil
+}
+
+func (r *readStmts) eventStats(ctx context.Context) (parley.EventStats, error) {
+	var pending, oldest int64
+	if err := r.eventStatsStmt.QueryRowContext(ctx).Scan(&pending, &oldest); err != nil {
+		return parley.EventStats{}, err
+	}
+	s := parley.EventStats{Pending: int(pending)}
+	if pending > 0 {
+		s.OldestPending = time.UnixMilli(oldest)
+	}
+	return s, nil
 }
 
 func (r *readStmts) eventGet(ctx context.Context, id string) (*parley.Event, error) {
@@ -812,6 +830,13 @@ func (t *tx) EventNextDue(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	return t.db.w.eventNextDue(bg)
+}
+
+func (t *tx) EventStats(ctx context.Context) (parley.EventStats, error) {
+	if err := t.check(ctx); err != nil {
+		return parley.EventStats{}, err
+	}
+	return t.db.w.eventStats(bg)
 }
 
 func (t *tx) EventGet(ctx context.Context, id string) (*parley.Event, error) {

@@ -27,6 +27,7 @@ func eventTests() []querierTest {
 		{"EventMarkDead/EndsDelivery", testEventMarkDead},
 		{"EventReleaseLeases/MakesLeasedClaimable", testEventReleaseLeases},
 		{"EventNextDue/EarliestPendingUnleased", testEventNextDue},
+		{"EventStats/CountsPendingAndOldest", testEventStats},
 		{"EventList/Filters", testEventList},
 		{"EventList/DefaultLimit", testEventListDefaultLimit},
 	}
@@ -412,6 +413,52 @@ func testEventNextDue(t *testing.T, q parley.Querier) {
 	// Overdue events count as due at their own time, not now.
 	insertEvent(t, q, newEvent("overdue", t0().Add(-time.Hour)))
 	assertNextDue(t0().Add(-time.Hour))
+}
+
+func testEventStats(t *testing.T, q parley.Querier) {
+	ctx := t.Context()
+	assertStats := func(want parley.EventStats) {
+		t.Helper()
+		got, err := q.EventStats(ctx)
+		if err != nil {
+			t.Fatalf("EventStats: %v", err)
+		}
+		if got.Pending != want.Pending || !got.OldestPending.Equal(want.OldestPending) {
+			t.Fatalf("EventStats = %+v, want %+v", got, want)
+		}
+	}
+	assertStats(parley.EventStats{})
+
+	// Created out of Seq order: the oldest is by CreatedAt, not by Seq.
+	created := func(name string, at time.Time) *parley.Event {
+		e := alone(newEvent(name, t0()))
+		e.CreatedAt = at
+		return insertEvent(t, q, e)
+	}
+	newer := created("newer", t0().Add(time.Minute))
+	older := created("older", t0().Add(-time.Minute))
+	leased := created("leased", t0().Add(2*time.Minute))
+	assertStats(parley.EventStats{Pending: 3, OldestPending: t0().Add(-time.Minute)})
+
+	// A leased event is still pending; one delivered or dead is not.
+	assertClaim(t, q, t0(), 3, newer, older, leased)
+	assertStats(parley.EventStats{Pending: 3, OldestPending: t0().Add(-time.Minute)})
+	if err := q.EventMarkDelivered(ctx, parley.EventMarkDeliveredParams{IDs: []string{older.ID}, At: t0()}); err != nil {
+		t.Fatalf("EventMarkDelivered: %v", err)
+	}
+	assertStats(parley.EventStats{Pending: 2, OldestPending: t0().Add(time.Minute)})
+	if err := q.EventMarkDead(ctx, parley.EventMarkDeadParams{ID: newer.ID, Attempts: 1, LastError: "x", At: t0()}); err != nil {
+		t.Fatalf("EventMarkDead: %v", err)
+	}
+	assertStats(parley.EventStats{Pending: 1, OldestPending: t0().Add(2 * time.Minute)})
+	if err := q.EventRetry(ctx, parley.EventRetryParams{ID: leased.ID, Attempts: 1, NextAttemptAt: t0().Add(time.Hour), LastError: "x"}); err != nil {
+		t.Fatalf("EventRetry: %v", err)
+	}
+	assertStats(parley.EventStats{Pending: 1, OldestPending: t0().Add(2 * time.Minute)})
+	if err := q.EventMarkDelivered(ctx, parley.EventMarkDeliveredParams{IDs: []string{leased.ID}, At: t0()}); err != nil {
+		t.Fatalf("EventMarkDelivered: %v", err)
+	}
+	assertStats(parley.EventStats{})
 }
 
 func testEventList(t *testing.T, q parley.Querier) {

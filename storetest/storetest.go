@@ -355,6 +355,15 @@ func (q txQuerier) EventNextDue(ctx context.Context) (at time.Time, ok bool, err
 	return at, ok, err
 }
 
+func (q txQuerier) EventStats(ctx context.Context) (st parley.EventStats, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		st, err = tx.EventStats(ctx)
+		return err
+	})
+	return st, err
+}
+
 func (q txQuerier) EventGet(ctx context.Context, id string) (e *parley.Event, err error) {
 	err = q.s.InTx(ctx, func(tx parley.Querier) error {
 		var err error
