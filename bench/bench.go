@@ -108,6 +108,13 @@ type Options struct {
 	// extensions of. Zero means 100.
 	Messages int
 
+	// FailRate is the fraction (0 to 1) of webhook requests the receiver
+	// answers HTTP 500, at random, so parley retries them. The in-process
+	// server then retries ten times a second apart instead of the default
+	// schedule, so that a run ends in seconds; a running server keeps its
+	// own --retry-schedule. Zero refuses none.
+	FailRate float64
+
 	// Clients is the number of concurrent senders. Zero means 64.
 	Clients int
 	// Duration is how long the measured send phase lasts. Zero means 10s.
@@ -157,8 +164,10 @@ type Result struct {
 	// ErrorSamples holds the first ErrorInfo (or Go error) seen per key of
 	// ErrorCodes.
 	ErrorSamples map[string]string
-	Duplicates   int // webhooks whose X-Parley-Event-Id had been received before
+	Duplicates   int // accepted webhooks whose X-Parley-Event-Id had been accepted before
 	Webhooks     int // every webhook request the receiver got, warm-up included
+	FailRate     float64
+	Refused      int // webhook requests the receiver answered HTTP 500 on purpose
 
 	MsgsPerSec float64
 	SendP50    time.Duration
@@ -218,6 +227,8 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		DurationS        float64        `json:"duration_s"`
 		WarmupS          float64        `json:"warmup_s"`
 		Webhooks         int            `json:"webhooks"`
+		FailRate         float64        `json:"fail_rate"`
+		Refused          int            `json:"webhooks_refused"`
 		WriterCalls      int64          `json:"writer_calls,omitempty"`
 		WriterTxs        int64          `json:"writer_transactions,omitempty"`
 		BaselineRequests int            `json:"baseline_requests"`
@@ -249,6 +260,8 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		DurationS:        round3(r.Duration.Seconds()),
 		WarmupS:          round3(r.Warmup.Seconds()),
 		Webhooks:         r.Webhooks,
+		FailRate:         r.FailRate,
+		Refused:          r.Refused,
 		WriterCalls:      r.WriterCalls,
 		WriterTxs:        r.WriterTransactions,
 		BaselineRequests: r.BaselineRequests,
@@ -303,6 +316,9 @@ func newConfig(o Options) (config, error) {
 	}
 	if c.Messages < 0 {
 		return c, fmt.Errorf("bench: Messages is %d, must be positive", c.Messages)
+	}
+	if c.FailRate < 0 || c.FailRate >= 1 {
+		return c, fmt.Errorf("bench: FailRate is %v, must be at least 0 and below 1", c.FailRate)
 	}
 	if c.Clients == 0 {
 		c.Clients = DefaultClients
@@ -366,6 +382,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	res = Result{
 		Mode:       "url",
 		Scenario:   c.Scenario,
+		FailRate:   c.FailRate,
 		Clients:    c.Clients,
 		Users:      c.Users,
 		Warmup:     c.warmup,
@@ -377,7 +394,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	}
 
 	var rcv *receiver
-	labelled(ctx, "receiver", func() { rcv, err = startReceiver(c.ReceiverAddr) })
+	labelled(ctx, "receiver", func() { rcv, err = startReceiver(c.ReceiverAddr, c.FailRate) })
 	if err != nil {
 		return res, err
 	}
@@ -510,7 +527,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	if p := Percentiles(lags, 50, 99); len(p) == 2 {
 		res.LagP50, res.LagP99 = p[0], p[1]
 	}
-	res.Webhooks, res.Duplicates = rcv.counts()
+	res.Webhooks, res.Duplicates, res.Refused = rcv.counts()
 	return res, nil
 }
 
@@ -558,6 +575,7 @@ func startServer(c config, app server.App, callbackURL string) (*server.Server, 
 		// a synchronous round trip to the bench's receiver to every send,
 		// which is not what this measures.
 		CallbackCommands: []string{scenarioCommand(c.Scenario)},
+		RetrySchedule:    retrySchedule(c.FailRate),
 		GroupMsgRate:     -1,
 		Logger:           c.Logger,
 	})
@@ -577,6 +595,23 @@ func startServer(c config, app server.App, callbackURL string) (*server.Server, 
 		return errors.Join(err, removeTmp())
 	}
 	return srv, cleanup, nil
+}
+
+// retrySchedule is the in-process server's: the default, unless the
+// receiver refuses some webhooks on purpose; then ten retries a second
+// apart, so that the run ends in seconds, the lag shows the cost of a
+// retry rather than the default schedule's 5 minutes before a second one,
+// and no event is dead-lettered by bad luck (at a fail rate of 0.2, eleven
+// refusals in a row happen to one event in 50 million).
+func retrySchedule(failRate float64) []time.Duration {
+	if failRate == 0 {
+		return nil
+	}
+	schedule := make([]time.Duration, 10)
+	for i := range schedule {
+		schedule[i] = time.Second
+	}
+	return schedule
 }
 
 // scenarioCommand is the after-callback a scenario times.

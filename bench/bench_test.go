@@ -132,6 +132,41 @@ func TestRunScenarios(t *testing.T) {
 	}
 }
 
+// TestRunWithFailingReceiver: a receiver refusing a fifth of the webhooks
+// still gets every acknowledged message's webhook, through retries, and
+// the result counts what it refused. Users are many, so conversations are
+// short: a refused event holds back the rest of its conversation until its
+// retry, a second later.
+func TestRunWithFailingReceiver(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := bench.Run(ctx, bench.Options{
+		DataDir:          t.TempDir(),
+		FailRate:         0.2,
+		Clients:          4,
+		Users:            60,
+		Duration:         500 * time.Millisecond,
+		Warmup:           -1,
+		BaselineDuration: 200 * time.Millisecond,
+		Logf:             t.Logf,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.Sent <= 0 || res.Delivered != res.Sent || res.Errors != 0 {
+		t.Errorf("sent %d, delivered %d, errors %d %v", res.Sent, res.Delivered, res.Errors, res.ErrorCodes)
+	}
+	if res.Refused == 0 || res.Webhooks < res.Sent+res.Refused {
+		t.Errorf("refused %d of %d webhook requests for %d messages: want some refused, and every message delivered besides", res.Refused, res.Webhooks, res.Sent)
+	}
+	if res.Duplicates != 0 {
+		t.Errorf("Duplicates = %d: a refused request is not a delivery", res.Duplicates)
+	}
+	if res.FailRate != 0.2 {
+		t.Errorf("FailRate = %v, want 0.2", res.FailRate)
+	}
+}
+
 func TestRunOptionsInvalid(t *testing.T) {
 	tests := []struct {
 		name string
@@ -144,6 +179,8 @@ func TestRunOptionsInvalid(t *testing.T) {
 		{"negative clients", bench.Options{Clients: -1}, "must be positive"},
 		{"negative duration", bench.Options{Duration: -time.Second}, "must be positive"},
 		{"unknown scenario", bench.Options{Scenario: "broadcast"}, "unknown scenario"},
+		{"negative fail rate", bench.Options{FailRate: -0.1}, "FailRate"},
+		{"fail rate 1", bench.Options{FailRate: 1}, "FailRate"},
 		{"negative groups", bench.Options{Scenario: bench.ScenarioGroup, Groups: -1}, "must be positive"},
 		{"negative messages", bench.Options{Scenario: bench.ScenarioExtension, Messages: -1}, "must be positive"},
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -15,6 +16,9 @@ import (
 // okReply is the answer Tencent's docs give for a handled callback; to a
 // before-send callback it means "allow".
 const okReply = `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`
+
+// failReply is the body of a request refused on purpose (Options.FailRate).
+const failReply = `{"ActionStatus":"FAIL","ErrorInfo":"refused by parley bench","ErrorCode":1}`
 
 // httpServer is a real HTTP server on its own listener.
 type httpServer struct {
@@ -63,16 +67,21 @@ func startBaseline(reply []byte) (*httpServer, error) {
 type receiver struct {
 	*httpServer
 
+	// failRate is the fraction of webhook requests answered HTTP 500, so
+	// that parley retries them.
+	failRate float64
+
 	mu       sync.Mutex
 	sc       *scenario            // nil until setScenario: nothing is timed
 	received map[string]time.Time // webhook key → first receipt
 	events   map[string]struct{}  // X-Parley-Event-Id values seen
 	dups     int
 	total    int
+	refused  int
 }
 
-func startReceiver(addr string) (*receiver, error) {
-	r := &receiver{received: map[string]time.Time{}, events: map[string]struct{}{}}
+func startReceiver(addr string, failRate float64) (*receiver, error) {
+	r := &receiver{failRate: failRate, received: map[string]time.Time{}, events: map[string]struct{}{}}
 	s, err := startHTTP(addr, r)
 	if err != nil {
 		return nil, fmt.Errorf("bench: webhook receiver: %w", err)
@@ -87,6 +96,17 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var ev struct{ CallbackCommand string }
 	json.Unmarshal(body, &ev) // a body that does not parse just records nothing
 	id := req.Header.Get("X-Parley-Event-Id")
+
+	if r.failRate > 0 && rand.Float64() < r.failRate {
+		r.mu.Lock()
+		r.total++
+		r.refused++
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, failReply)
+		return
+	}
 
 	r.mu.Lock()
 	r.total++
@@ -117,12 +137,13 @@ func (r *receiver) setScenario(sc *scenario) {
 	r.sc = sc
 }
 
-// counts returns how many webhook requests arrived and how many of them
-// repeated an event id.
-func (r *receiver) counts() (total, duplicates int) {
+// counts returns how many webhook requests arrived, how many of the
+// accepted ones repeated an event id accepted before, and how many were
+// refused on purpose.
+func (r *receiver) counts() (total, duplicates, refused int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.total, r.dups
+	return r.total, r.dups, r.refused
 }
 
 // waitFor polls until the webhook of every ack has arrived or

@@ -64,6 +64,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scenario     = fs.String("scenario", bench.ScenarioC2C, "what the clients send: "+strings.Join(bench.Scenarios, ", ")+";\nc2c: sendmsg, timing C2C.CallbackAfterSendMsg; group: send_group_msg to --groups groups, timing\nGroup.CallbackAfterSendMsg; extension: set_key_values on --messages messages, timing C2C.CallbackAfterC2CMsgExtension")
 		groups       = fs.Int("groups", bench.DefaultGroups, "groups of the group scenario, every user a member of each")
 		messages     = fs.Int("messages", bench.DefaultMessages, "messages whose extensions the extension scenario writes")
+		failRate     = fs.Float64("fail-rate", 0, "fraction (0 to 1) of webhook requests the receiver answers HTTP 500, so parley retries them;\nthe in-process server then retries ten times, a second apart")
 		clients      = fs.Int("clients", bench.DefaultClients, "concurrent clients")
 		duration     = fs.Duration("duration", bench.DefaultDuration, "length of the measured send phase, and of the baseline")
 		users        = fs.Int("users", bench.DefaultUsers, "accounts imported before the run; messages go between random pairs (at least 2)")
@@ -88,6 +89,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		SecretKey:    *secretKey,
 		Admin:        *admin,
 		Scenario:     *scenario,
+		FailRate:     *failRate,
 		Groups:       *groups,
 		Messages:     *messages,
 		Clients:      *clients,
@@ -176,6 +178,10 @@ func printBenchResult(w io.Writer, r bench.Result) {
 		r.Scenario, r.Mode, r.URL, r.Clients, r.Users, setup, r.Duration.Seconds(), r.Warmup)
 	fmt.Fprintf(w, "  %-14s %10.1f req/s    sent %d, delivered %d, errors %d, duplicate webhooks %d\n",
 		request, r.MsgsPerSec, r.Sent, r.Delivered, r.Errors, r.Duplicates)
+	if r.FailRate > 0 {
+		fmt.Fprintf(w, "  receiver       refused %d of %d webhook requests on purpose (fail rate %.3g); parley retried them\n",
+			r.Refused, r.Webhooks, r.FailRate)
+	}
 	for _, code := range slices.Sorted(maps.Keys(r.ErrorCodes)) {
 		fmt.Fprintf(w, "    error %-10s x%d  e.g. %s\n", code, r.ErrorCodes[code], strings.TrimSpace(r.ErrorSamples[code]))
 	}
