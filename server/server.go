@@ -116,6 +116,11 @@ type Options struct {
 	// it doubles while probes fail, up to 5 minutes (or BreakerCooldown,
 	// if longer). Zero means 5s.
 	BreakerCooldown time.Duration
+	// WebhookConcurrency caps the after-callback requests in flight to the
+	// callback URL at once: that many conversations are delivered in
+	// parallel (each conversation's events go one after another). Zero
+	// means 128.
+	WebhookConcurrency int
 	// GroupMsgRate is the most messages per second one group accepts.
 	// Zero means chat.DefaultGroupMsgRate (40, Tencent's limit); negative
 	// means no limit.
@@ -234,6 +239,9 @@ func (o *Options) fill() error {
 			return fmt.Errorf("server: retry schedule: %v is not a positive duration", d)
 		}
 	}
+	if o.WebhookConcurrency < 0 {
+		return fmt.Errorf("server: webhook concurrency %d is negative", o.WebhookConcurrency)
+	}
 	if o.BreakerCooldown < 0 {
 		return fmt.Errorf("server: breaker cool-down %v is negative", o.BreakerCooldown)
 	}
@@ -338,6 +346,7 @@ func (s *Server) build(ctx context.Context) error {
 			SDKAppID:      s.app.SDKAppID,
 			Timeout:       o.CallbackTimeout,
 			RetrySchedule: o.RetrySchedule,
+			Concurrency:   o.WebhookConcurrency,
 			Now:           o.Now,
 			Logger:        o.Logger,
 			Metrics:       metrics,

@@ -44,6 +44,7 @@ type serveConfig struct {
 	retrySchedule    scheduleValue
 	breakerThreshold int
 	breakerCooldown  time.Duration
+	concurrency      int
 	groupMsgRate     int
 	logLevel         slog.Level
 }
@@ -80,6 +81,7 @@ func newServeFlags(w io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.restrictedWords, "restricted-words", "", "`FILE` of restricted words, one word or phrase a line (blank lines and # comments skipped); a text message containing one is not delivered (80001)")
 	fs.Var(&c.retrySchedule, "retry-schedule", "`LIST` of waits before each retry of a failed after-callback, comma-separated; empty means no retries")
 	fs.IntVar(&c.breakerThreshold, "breaker-threshold", 5, "failed webhook attempts `IN_A_ROW` that open the circuit breaker: while open, after-callbacks wait (not counted as attempts) and before-send callbacks fail at once (--before-send-policy applies); 0 or less switches it off")
+	fs.IntVar(&c.concurrency, "webhook-concurrency", 128, "most after-callback requests in flight to the callback URL at once: that many conversations are delivered in parallel, each in order")
 	fs.DurationVar(&c.breakerCooldown, "breaker-cooldown", 5*time.Second, "`DURATION` an open circuit breaker waits before one probe attempt; it doubles while probes fail, up to 5m (or this, if longer)")
 	fs.IntVar(&c.groupMsgRate, "group-msg-rate", chat.DefaultGroupMsgRate, "most messages `PER_SECOND` one group accepts (send_group_msg answers 10023 beyond it); 0 or less means no limit")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "`LEVEL` of logging: debug, info, warn or error")
@@ -127,20 +129,24 @@ func loadServeConfig(args []string, env lookupEnv, w io.Writer) (*serveConfig, e
 // restricted-words file.
 func (c *serveConfig) options(logger *slog.Logger) (server.Options, error) {
 	opts := server.Options{
-		Addr:             c.addr,
-		DataDir:          c.data,
-		App:              server.App{SDKAppID: c.sdkappid, SecretKey: c.secretKey, Admin: c.admin},
-		CallbackURL:      c.callbackURL.s,
-		CallbackToken:    c.callbackToken,
-		CallbackTimeout:  c.callbackTimeout,
-		CallbackCommands: c.callbackCommands.list,
-		WebhookSecrets:   c.webhookSecrets.list,
-		BeforeSendPolicy: c.beforeSendPolicy.String(),
-		RetrySchedule:    c.retrySchedule.list,
-		GroupMsgRate:     c.groupMsgRate,
-		BreakerThreshold: c.breakerThreshold,
-		BreakerCooldown:  c.breakerCooldown,
-		Logger:           logger,
+		Addr:               c.addr,
+		DataDir:            c.data,
+		App:                server.App{SDKAppID: c.sdkappid, SecretKey: c.secretKey, Admin: c.admin},
+		CallbackURL:        c.callbackURL.s,
+		CallbackToken:      c.callbackToken,
+		CallbackTimeout:    c.callbackTimeout,
+		CallbackCommands:   c.callbackCommands.list,
+		WebhookSecrets:     c.webhookSecrets.list,
+		BeforeSendPolicy:   c.beforeSendPolicy.String(),
+		RetrySchedule:      c.retrySchedule.list,
+		GroupMsgRate:       c.groupMsgRate,
+		BreakerThreshold:   c.breakerThreshold,
+		BreakerCooldown:    c.breakerCooldown,
+		WebhookConcurrency: c.concurrency,
+		Logger:             logger,
+	}
+	if c.concurrency <= 0 {
+		return server.Options{}, fmt.Errorf("webhook concurrency %d: want at least 1", c.concurrency)
 	}
 	if c.groupMsgRate <= 0 {
 		opts.GroupMsgRate = -1
