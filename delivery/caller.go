@@ -150,6 +150,20 @@ func (c *Caller) Call(ctx context.Context, command string, body []byte, origin p
 	return reply, nil
 }
 
+// Send posts one after-callback event once, exactly as the Worker makes
+// its attempt-th attempt (X-Parley-Attempt included), and returns nil when
+// the receiver took it by the Worker's rule: HTTP 200 with a JSON body.
+// It neither retries nor touches the outbox, and the Caller's breaker,
+// which guards before-send calls, is left out of it. `parley webhooks
+// trigger` uses it to send sample events.
+func (c *Caller) Send(ctx context.Context, ev *parley.Event, attempt int) error {
+	cb := callback{command: ev.Command, body: ev.Body, origin: ev.Origin, eventID: ev.ID, attempt: attempt}
+	if err := c.ep.post(ctx, c.timeout, &cb, nil); err != nil {
+		return fmt.Errorf("delivery: %s: %w", ev.Command, err)
+	}
+	return nil
+}
+
 // Close releases the idle connections of the Caller's own client. Calls
 // made after Close still work; they open new connections.
 func (c *Caller) Close() error {

@@ -171,3 +171,43 @@ func TestCallerContextCanceled(t *testing.T) {
 		t.Fatal("Call did not return after its context was canceled")
 	}
 }
+
+// TestCallerSend: one after-callback event, sent as the worker's n-th
+// attempt and judged by the worker's rule (any JSON with HTTP 200), which
+// is looser than a before-send call's (a JSON object).
+func TestCallerSend(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		body      string
+		delivered bool
+	}{
+		{"ok", http.StatusOK, okReply, true},
+		{"any JSON", http.StatusOK, `[1]`, true},
+		{"not JSON", http.StatusOK, `ok`, false},
+		{"500", http.StatusInternalServerError, okReply, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := newReceiver(t, answer(tt.status, tt.body))
+			c, err := delivery.NewCaller(delivery.CallerConfig{URL: rc.URL, SDKAppID: testAppID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			ev := &parley.Event{ID: "evt_send", Command: parley.CommandC2CAfterSendMsg, Body: []byte(`{}`), Origin: testOrigin}
+			err = c.Send(context.Background(), ev, 3)
+			if got := err == nil; got != tt.delivered {
+				t.Fatalf("Send: %v, want delivered %v", err, tt.delivered)
+			}
+			hits := rc.Hits()
+			if len(hits) != 1 {
+				t.Fatalf("%d requests, want 1: Send does not retry", len(hits))
+			}
+			h := hits[0]
+			if h.Header.Get("X-Parley-Attempt") != "3" || h.Header.Get("X-Parley-Event-Id") != "evt_send" || h.Query.Get("CallbackCommand") != parley.CommandC2CAfterSendMsg {
+				t.Errorf("request: headers %v, query %v", h.Header, h.Query)
+			}
+		})
+	}
+}
