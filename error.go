@@ -64,6 +64,7 @@ const (
 	ErrBadRequestPacket        = 20001
 	ErrMsgInternal             = 20005
 	ErrBlockedByCallback       = 20006
+	ErrRecallTimeLimit         = 20016
 	ErrRecallNotFound          = 20022
 	ErrAlreadyRecalled         = 20023
 	ErrSensitiveText           = 80001
@@ -149,6 +150,7 @@ var errorText = map[int]string{
 	ErrBadRequestPacket:        "bad request packet",
 	ErrMsgInternal:             "internal server error",
 	ErrBlockedByCallback:       "message blocked by the before-send callback",
+	ErrRecallTimeLimit:         "the recall time limit has passed",
 	ErrRecallNotFound:          "the message to recall does not exist",
 	ErrAlreadyRecalled:         "the message has already been recalled",
 	ErrSensitiveText:           "message contains restricted words",

@@ -83,6 +83,10 @@ func MsgKey(seq, random uint32, msgTime int64) string {
 type Origin struct {
 	ClientIP    string
 	OptPlatform string
+	// SessionID names the client session that made the request ("" for
+	// REST): it has its answer, so it is not pushed the change as well.
+	// It is not part of any webhook.
+	SessionID string
 }
 
 // OptPlatformREST is the OptPlatform of events caused by REST calls.

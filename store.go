@@ -62,7 +62,8 @@ type Querier interface {
 	// conversation never touched is the zero Conversation, not ErrNotFound.
 	ConversationGet(ctx context.Context, owner, peer string) (Conversation, error)
 	// ConversationAddUnread adds p.Delta (which may be negative; the result
-	// never goes below 0) to Owner's unread count with Peer.
+	// never goes below 0) to Owner's unread count with Peer, creating
+	// Owner's conversation with Peer if it has none (even for Delta 0).
 	ConversationAddUnread(ctx context.Context, p ConversationAddUnreadParams) error
 	// ConversationMarkRead moves Owner's read time with Peer forward to
 	// p.ReadTime (never back) and recounts the unread messages from Peer:
@@ -135,6 +136,30 @@ type Querier interface {
 	// becomes p.Seq and its Count follows the KVs. The caller checks
 	// versions and limits: ExtensionWrite stores what it is told.
 	ExtensionWrite(ctx context.Context, p ExtensionWriteParams) error
+
+	// ChangeAppend appends c to the change log of c.Conversation with the
+	// next Seq (1 for the first change, then the newest Seq + 1) and sets
+	// c.Seq. Concurrent appends to one conversation get distinct, gapless
+	// Seqs in commit order.
+	ChangeAppend(ctx context.Context, c *Change) error
+	// ChangeList returns a page of one conversation's change log; see
+	// ChangeListParams.
+	ChangeList(ctx context.Context, p ChangeListParams) ([]*Change, error)
+	// ChangeHead returns the Seq of a conversation's newest change, 0 when
+	// it has none.
+	ChangeHead(ctx context.Context, conversation string) (uint64, error)
+	// ConversationSummaryList returns every conversation of user, ordered
+	// by Conversation: its C2C conversations (those ConversationGet would
+	// find a row for, with user as Owner) and the groups it is a member of.
+	ConversationSummaryList(ctx context.Context, user string) ([]ConversationSummary, error)
+	// GroupMemberMarkRead moves a member's ReadMsgSeq forward to p.MsgSeq,
+	// capped at the group's newest MsgSeq (it never moves back, even if it
+	// was set beyond that), and returns the ReadMsgSeq it has now.
+	// ErrNotFound if the user is not a member.
+	GroupMemberMarkRead(ctx context.Context, p GroupMemberMarkReadParams) (uint64, error)
+	// GroupIDsByMember returns the IDs of the groups user is a member of,
+	// in any order.
+	GroupIDsByMember(ctx context.Context, user string) ([]string, error)
 
 	// EventInsert adds e to the outbox as pending and due at
 	// e.NextAttemptAt (zero means now), and sets e.Seq.

@@ -50,6 +50,19 @@
 // uncommitted changes. Reads made inside InTx run on the write connection
 // and see the group's changes so far, their own included.
 //
+// The tx an fn gets is a parley.CommitHooker. Its AfterCommit records a
+// hook on the fn's request; once COMMIT has returned, the writer runs the
+// group's hooks request by request in batch order (the order the fns ran,
+// so commit order), each request's in the order added, and answers each
+// request after its own hooks. A rolled-back run of an fn takes its hooks
+// with it: run clears them before every run of the fn (the savepoint pass
+// after a failed optimistic one), a failed fn's are dropped with its
+// savepoint or its lone transaction, and a failed group's are all
+// dropped. A hook that panics is recovered on the writer and re-raised in
+// its InTx caller; the commit stands and the other hooks still run. The
+// DB itself is not a CommitHooker: a write made outside InTx has no fn to
+// add a hook from.
+//
 // Every statement is prepared once, on the connection that runs it: the
 // writer's on the write connection at Open, the readers' on the pool.
 //
@@ -114,6 +127,20 @@
 //     concurrent senders get distinct seqs in commit order, and a rolled-
 //     back fn (or savepoint) gives its seq back with its insert: the
 //     committed seqs of a group are 1..N without gaps.
+//   - A conversation's change Seq is taken by the INSERT that appends the
+//     change, as the conversation's newest Seq + 1 (one backwards seek in
+//     the changes key), on the one writer: concurrent appends get
+//     distinct seqs in commit order, and a rolled-back append gives its
+//     seq back with its row, so the committed seqs of a conversation are
+//     1..N without gaps. GroupDelete deletes the group's log in its
+//     transaction, so a group created again with the same ID starts at 1;
+//     a C2C log outlives the accounts of the pair.
+//   - Commit hooks run after COMMIT has returned and before InTx does, so
+//     whatever a hook publishes is durable, and publishing is in commit
+//     order: per conversation, hooks see change Seqs 1..N in order.
+//   - GroupMemberMarkRead moves a member's read_msg_seq forward only, and
+//     to at most the group's newest MsgSeq as of the mark: one UPDATE ...
+//     RETURNING reads the group's next_msg_seq and writes the member.
 //   - A group's member_count moves with every member inserted or deleted,
 //     by the rows the statements report, in the same transaction.
 //   - An extension state's count is recounted from the target's KVs after

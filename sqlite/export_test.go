@@ -21,4 +21,11 @@ var HotQueries = map[string]string{
 	"ExtensionList":            sqlExtensionList,
 	"ExtensionStateSet":        sqlExtensionStateSet,
 	"ExtensionKVDeleteRange":   sqlExtensionKVDeleteRange,
+	"ChangeAppend":             sqlChangeAppend,
+	"ChangeList":               sqlChangeList,
+	"ChangeHead":               sqlChangeHead,
+	"ChangeDeleteAll":          sqlChangeDeleteAll,
+	"ConversationSummaryList":  sqlConversationSummaryList,
+	"GroupIDsByMember":         sqlGroupIDsByMember,
+	"GroupMemberMarkRead":      sqlGroupMemberMarkRead,
 }

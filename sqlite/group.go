@@ -363,6 +363,9 @@ func (t *tx) GroupDelete(ctx context.Context, id string) (bool, error) {
 	if err := w.exec(w.extensionStateDeleteRange, from, to); err != nil {
 		return false, err
 	}
+	if err := w.exec(w.changeDeleteAll, parley.GroupConversation(id)); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 

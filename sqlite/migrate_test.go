@@ -148,3 +148,84 @@ func queryRaw(t *testing.T, path, query string, dst any) {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
+
+// TestMigrateFromVersion3 builds a database as the release with schema
+// version 3 left it, with conversations and groups in it, and opens it:
+// the users' groups are found through the new index, their conversation
+// lists are complete with empty change logs, and the logs start at 1.
+func TestMigrateFromVersion3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parley.db")
+	ctx := t.Context()
+
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	steps := append(slices.Clone(sqlite.Migrations[:3]), `PRAGMA user_version = 3`,
+		`INSERT INTO accounts (user_id, nick, face_url, created_at) VALUES ('alice', 'A', '', 1), ('bob', '', '', 2)`,
+		`INSERT INTO conversations (owner, peer, read_time, unread) VALUES ('bob', 'alice', 0, 1), ('alice', 'bob', 7, 0)`,
+		`INSERT INTO groups (id, type, owner, name, introduction, notification, face_url, max_member_count,
+			apply_join_option, invite_join_option, app_defined_data, support_topic, shut_up_all, create_time,
+			last_info_time, last_msg_time, next_msg_seq, member_count) VALUES
+			('g1', 'Public', 'alice', 'one', '', '', '', 2000, 'FreeAccess', '', 'null', 0, 0, 1, 1, 5, 4, 2),
+			('g2', 'Work', 'bob', 'two', '', '', '', 200, '', '', 'null', 0, 0, 1, 1, 0, 1, 1)`,
+		`INSERT INTO group_members (group_id, user_id, role, join_time, name_card, msg_flag, shut_up_until,
+			last_send_msg_time, read_msg_seq, app_member_defined_data) VALUES
+			('g1', 'alice', 'Owner', 1, '', 'AcceptAndNotify', 0, 5, 1, 'null'),
+			('g1', 'bob', 'Member', 2, '', 'AcceptAndNotify', 0, 0, 0, 'null'),
+			('g2', 'bob', 'Owner', 1, '', 'AcceptAndNotify', 0, 0, 0, 'null')`,
+	)
+	for _, step := range steps {
+		if _, err := raw.ExecContext(ctx, step); err != nil {
+			t.Fatalf("building the version 3 database: %v\n%s", err, step)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := open(t, sqlite.Config{Path: path})
+	if got := schemaVersion(t, path); got != len(sqlite.Migrations) {
+		t.Errorf("user_version after Open = %d, want %d", got, len(sqlite.Migrations))
+	}
+	for user, want := range map[string][]string{"alice": {"g1"}, "bob": {"g1", "g2"}, "carol": nil} {
+		got, err := db.GroupIDsByMember(ctx, user)
+		slices.Sort(got)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("GroupIDsByMember(%s) after the migration = %q, %v; want %q", user, got, err, want)
+		}
+	}
+	summaries, err := db.ConversationSummaryList(ctx, "alice")
+	if err != nil {
+		t.Fatalf("ConversationSummaryList: %v", err)
+	}
+	want := []parley.ConversationSummary{
+		{Conversation: parley.C2CConversation("alice", "bob"), Peer: "bob", ReadTime: 7},
+		{Conversation: parley.GroupConversation("g1"), GroupID: "g1", LastMsgSeq: 3, ReadMsgSeq: 1},
+	}
+	if !slices.Equal(summaries, want) {
+		t.Errorf("alice's conversations after the migration = %+v, want %+v", summaries, want)
+	}
+	if seq, err := db.GroupMemberMarkRead(ctx, parley.GroupMemberMarkReadParams{GroupID: "g1", UserID: "alice", MsgSeq: 9}); err != nil || seq != 3 {
+		t.Errorf("GroupMemberMarkRead after the migration = %d, %v; want 3", seq, err)
+	}
+	for _, conv := range []string{parley.C2CConversation("bob", "alice"), parley.GroupConversation("g1")} {
+		c := &parley.Change{Conversation: conv, Kind: parley.ChangeMessage, Time: 1, Data: []byte(`{}`)}
+		if err := db.ChangeAppend(ctx, c); err != nil || c.Seq != 1 {
+			t.Errorf("ChangeAppend(%q) after the migration: Seq %d, %v; want 1", conv, c.Seq, err)
+		}
+	}
+	if deleted, err := db.GroupDelete(ctx, "g1"); err != nil || !deleted {
+		t.Errorf("GroupDelete after the migration = %v, %v", deleted, err)
+	}
+	if head, err := db.ChangeHead(ctx, parley.GroupConversation("g1")); err != nil || head != 0 {
+		t.Errorf("ChangeHead of a deleted group = %d, %v; want 0", head, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := integrityCheck(t, path); got != "ok" {
+		t.Errorf("integrity_check after the migration = %q", got)
+	}
+}

@@ -54,6 +54,23 @@ func TestQueryPlans(t *testing.T) {
 		{"ExtensionList", []string{"SEARCH extension_kvs USING INDEX extension_kvs_seq (target=? AND seq>?)"}, false},
 		{"ExtensionStateSet", []string{"SEARCH extension_kvs USING COVERING INDEX"}, false},
 		{"ExtensionKVDeleteRange", []string{"SEARCH extension_kvs USING PRIMARY KEY (target>? AND target<?)"}, false},
+		// The newest change of the conversation, read backwards from the
+		// end of its range: no sort.
+		{"ChangeAppend", []string{"SEARCH changes USING PRIMARY KEY (conv=?)"}, false},
+		{"ChangeHead", []string{"SEARCH changes USING PRIMARY KEY (conv=?)"}, false},
+		{"ChangeList", []string{"SEARCH changes USING PRIMARY KEY (conv=? AND seq>?)"}, false},
+		{"ChangeDeleteAll", []string{"SEARCH changes USING PRIMARY KEY (conv=?)"}, false},
+		{"ConversationSummaryList", []string{
+			"SEARCH conversations USING PRIMARY KEY (owner=?)",
+			"SEARCH m USING INDEX group_members_of_user (user_id=?)",
+			"SEARCH g USING INDEX sqlite_autoindex_groups_1 (id=?)",
+			"SEARCH c USING PRIMARY KEY (conv=?)",
+		}, true},
+		{"GroupIDsByMember", []string{"SEARCH group_members USING COVERING INDEX group_members_of_user (user_id=?)"}, false},
+		{"GroupMemberMarkRead", []string{
+			"SEARCH group_members USING INDEX group_members_user (group_id=? AND user_id=?)",
+			"SEARCH groups USING INDEX sqlite_autoindex_groups_1 (id=?)",
+		}, false},
 	}
 	fullScan := regexp.MustCompile(`^SCAN \w+$`)
 	for _, tc := range tests {

@@ -193,6 +193,8 @@ type readStmts struct {
 	groupMessageGetStmt, groupMessageGetDuplicateStmt, groupMessageListStmt *sql.Stmt
 
 	extensionStateGetStmt, extensionGetKeysStmt, extensionListStmt *sql.Stmt
+
+	changeListStmt, changeHeadStmt, conversationSummaryListStmt, groupIDsByMemberStmt *sql.Stmt
 }
 
 func prepareRead(ctx context.Context, prepare preparer) (*readStmts, error) {
@@ -224,6 +226,10 @@ func (r *readStmts) defs() []stmtDef {
 		{&r.extensionStateGetStmt, sqlExtensionStateGet},
 		{&r.extensionGetKeysStmt, sqlExtensionGetKeys},
 		{&r.extensionListStmt, sqlExtensionList},
+		{&r.changeListStmt, sqlChangeList},
+		{&r.changeHeadStmt, sqlChangeHead},
+		{&r.conversationSummaryListStmt, sqlConversationSummaryList},
+		{&r.groupIDsByMemberStmt, sqlGroupIDsByMember},
 	}
 }
 
@@ -249,6 +255,8 @@ type writeStmts struct {
 	groupMemberDelete, groupMemberTouch, groupTakeMsgSeq, groupMessageInsert, groupMessageRecall *sql.Stmt
 
 	extensionClear, extensionPut, extensionDelete, extensionStateSet *sql.Stmt
+
+	changeAppend, changeDeleteAll, groupMemberMarkRead *sql.Stmt
 
 	begin, commit, rollback, savepoint, rollbackTo, release *sql.Stmt
 }
@@ -294,6 +302,9 @@ func (w *writeStmts) defs() []stmtDef {
 		stmtDef{&w.extensionPut, sqlExtensionPut},
 		stmtDef{&w.extensionDelete, sqlExtensionDelete},
 		stmtDef{&w.extensionStateSet, sqlExtensionStateSet},
+		stmtDef{&w.changeAppend, sqlChangeAppend},
+		stmtDef{&w.changeDeleteAll, sqlChangeDeleteAll},
+		stmtDef{&w.groupMemberMarkRead, sqlGroupMemberMarkRead},
 		stmtDef{&w.begin, "BEGIN IMMEDIATE"},
 		stmtDef{&w.commit, "COMMIT"},
 		stmtDef{&w.rollback, "ROLLBACK"},
@@ -560,6 +571,7 @@ func collectEvents(rows *sql.Rows) ([]*parley.Event, error) {
 // the write connection, so its reads see the group's uncommitted writes.
 type tx struct {
 	db   *DB
+	r    *request // whose fn has this tx: its hooks
 	done atomic.Bool
 }
 

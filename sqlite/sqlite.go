@@ -280,16 +280,74 @@ type request struct {
 	fn    func(parley.Querier) error
 	state atomic.Int32
 
+	// hooks are what fn's last run asked to run after the commit
+	// (tx.AfterCommit). Only the writer goroutine touches them: fn runs
+	// there.
+	hooks []func()
+
 	// Set by the writer before it closes done.
 	err      error
 	panicked error
 	done     chan struct{}
 }
 
+// failed reports whether r's fn returned an error or panicked.
+func (r *request) failed() bool { return r.err != nil || r.panicked != nil }
+
+// answer runs r's commit hooks, if its transaction committed, and then
+// tells its caller. The hooks are those of fn's last run, unless that run
+// was rolled back: whoever rolls back a run drops its hooks. A hook that
+// panics does not stop the writer or the other hooks (they publish changes
+// that did commit): the first panic is re-raised in the caller of InTx, as
+// a panic of fn is, and the commit stands.
+func (r *request) answer(committed bool) {
+	hooks := r.hooks
+	r.hooks = nil
+	if committed {
+		for _, f := range hooks {
+			if p := runHook(f); p != nil && r.panicked == nil {
+				r.panicked = p
+			}
+		}
+	}
+	close(r.done)
+}
+
+// runHook calls f, turning a panic into an error that carries its stack.
+func runHook(f func()) (panicked error) {
+	defer func() {
+		if v := recover(); v != nil {
+			panicked = panicError("AfterCommit hook", v)
+		}
+	}()
+	f()
+	return nil
+}
+
+// panicError describes a recovered panic of what, with the stack of the
+// goroutine that panicked.
+func panicError(what string, v any) error {
+	err, ok := v.(error)
+	if !ok {
+		err = fmt.Errorf("%v", v)
+	}
+	return fmt.Errorf("sqlite: %s panicked: %w\n\n%s", what, err, debug.Stack())
+}
+
 // InTx runs fn on the writer goroutine inside a savepoint of a transaction
 // it may share with other InTx calls, and returns once that transaction has
 // committed (or failed). A panic in fn is re-raised here, in the caller's
 // goroutine, after fn's changes are rolled back.
+//
+// The tx given to fn is a parley.CommitHooker: the functions fn passes to
+// its AfterCommit run on the writer once the transaction has committed,
+// before InTx returns; those of the calls of one transaction run call by
+// call in the order the calls ran, so hooks run in commit order. Hooks of
+// a run of fn that was rolled back (fn failed, or its group is run again)
+// are dropped, as are all of a transaction that fails. A hook that panics
+// is re-raised here like a panic of fn, but the commit stands. A hook
+// must be quick and must not call the DB's writes (they wait for the
+// writer, which is running the hook).
 func (db *DB) InTx(ctx context.Context, fn func(tx parley.Querier) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -378,12 +436,12 @@ func (db *DB) commit(batch []*request) {
 	if len(live) == 1 {
 		r := live[0]
 		db.run(r)
-		if r.err != nil || r.panicked != nil {
+		if r.failed() {
 			if err := w.exec(w.rollback); err != nil {
 				db.fail(live, fmt.Errorf("sqlite: rollback: %w", err))
 				return
 			}
-			close(r.done)
+			r.answer(false)
 			return
 		}
 	} else if ok, err := db.runOptimistic(live); err != nil {
@@ -396,7 +454,9 @@ func (db *DB) commit(batch []*request) {
 				return
 			}
 			db.run(r)
-			if r.err != nil || r.panicked != nil {
+			if r.failed() {
+				// Its hooks go with its changes.
+				r.hooks = nil
 				if err := w.exec(w.rollbackTo); err != nil {
 					db.fail(live, fmt.Errorf("sqlite: rollback to savepoint: %w", err))
 					return
@@ -412,8 +472,9 @@ func (db *DB) commit(batch []*request) {
 		db.fail(live, fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
+	// In batch order, which is the order the fns ran and so commit order.
 	for _, r := range live {
-		close(r.done)
+		r.answer(true)
 	}
 }
 
@@ -428,7 +489,7 @@ func (db *DB) commit(batch []*request) {
 func (db *DB) runOptimistic(live []*request) (allSucceeded bool, err error) {
 	for _, r := range live {
 		db.run(r)
-		if r.err != nil || r.panicked != nil {
+		if r.failed() {
 			return false, db.restart(live)
 		}
 	}
@@ -459,25 +520,23 @@ func (db *DB) fail(live []*request, err error) {
 		err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
 	}
 	for _, r := range live {
-		if r.err == nil && r.panicked == nil {
+		if !r.failed() {
 			r.err = err
 		}
-		close(r.done)
+		r.answer(false)
 	}
 }
 
 // run calls r.fn with a transaction bound to the write connection,
-// recording its error or panic in r.
+// recording its error or panic in r. Hooks of an earlier run of r.fn were
+// rolled back with it.
 func (db *DB) run(r *request) {
-	t := &tx{db: db}
+	r.hooks = nil
+	t := &tx{db: db, r: r}
 	defer func() {
 		t.done.Store(true)
 		if v := recover(); v != nil {
-			err, ok := v.(error)
-			if !ok {
-				err = fmt.Errorf("%v", v)
-			}
-			r.panicked = fmt.Errorf("sqlite: InTx fn panicked: %w\n\n%s", err, debug.Stack())
+			r.panicked = panicError("InTx fn", v)
 		}
 	}()
 	r.err = r.fn(t)

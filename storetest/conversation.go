@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/parley-im/parley"
@@ -13,6 +15,7 @@ func conversationTests() []querierTest {
 		{"ConversationMarkRead/MovesForwardAndRecounts", testConversationMarkRead},
 		{"ConversationMarkRead/UntouchedConversation", testConversationMarkReadNew},
 		{"ConversationUnreadTotal/SumsOwnersConversations", testConversationUnreadTotal},
+		{"ConversationSummaryList/C2CAndGroupsInOrder", testConversationSummaryList},
 	}
 }
 
@@ -203,4 +206,95 @@ func testConversationUnreadTotal(t *testing.T, q parley.Querier) {
 
 	markRead(t, q, "alice", "bob", 1000) // no messages after it: 0
 	assertUnreadTotal(t, q, "alice", 2)
+}
+
+func assertSummaries(t *testing.T, q parley.Querier, user string, want ...parley.ConversationSummary) {
+	t.Helper()
+	got, err := q.ConversationSummaryList(t.Context(), user)
+	if err != nil {
+		t.Fatalf("ConversationSummaryList(%q): %v", user, err)
+	}
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ConversationSummaryList(%q)\n got %s\nwant %s", user, formatSummaries(got), formatSummaries(want))
+	}
+}
+
+func formatSummaries(ss []parley.ConversationSummary) string {
+	var out string
+	for _, s := range ss {
+		out += fmt.Sprintf("\n\t%q %+v", s.Conversation, s)
+	}
+	return out
+}
+
+func testConversationSummaryList(t *testing.T, q parley.Querier) {
+	// alice's conversations, made in an order that is not the list's.
+	markRead(t, q, "alice", "carol", 500)
+	// alice sent to bob: her side exists from the send, with nothing
+	// unread; bob's has her message unread.
+	addUnread(t, q, "alice", "bob", 0)
+	addUnread(t, q, "bob", "alice", 1)
+	// aaron sorts before alice, so the pair's key names him first.
+	addUnread(t, q, "alice", "aaron", 2)
+	aliceBob, aaronAlice := parley.C2CConversation("alice", "bob"), parley.C2CConversation("aaron", "alice")
+	for i := range 2 {
+		appendChange(t, q, newChange(aliceBob, i))
+	}
+	for i := range 3 {
+		appendChange(t, q, newChange(aaronAlice, i))
+	}
+	// A log without a conversation row is nobody's conversation.
+	appendChange(t, q, newChange(parley.C2CConversation("bob", "carol"), 0))
+
+	for _, id := range []string{"g2", "g1", "g3"} {
+		insertGroup(t, q, newGroup(id))
+	}
+	addMembers(t, q, "g2", newMember("g2", "alice", 100))
+	addMembers(t, q, "g1", newMember("g1", "bob", 100), newMember("g1", "alice", 101))
+	addMembers(t, q, "g3", newMember("g3", "bob", 100))
+	for i := range 3 {
+		insertGroupMessage(t, q, newGroupMessage("g1", "bob", i, 1000+int64(i)))
+	}
+	insertGroupMessage(t, q, newGroupMessage("g3", "bob", 9, 1000))
+	markGroupRead(t, q, "g1", "alice", 2)
+	for i := range 4 {
+		appendChange(t, q, newChange(parley.GroupConversation("g1"), i))
+	}
+	appendChange(t, q, newChange(parley.GroupConversation("g3"), 0))
+
+	g1 := parley.ConversationSummary{Conversation: parley.GroupConversation("g1"), GroupID: "g1", Seq: 4, LastMsgSeq: 3}
+	aliceG1 := g1
+	aliceG1.ReadMsgSeq = 2
+	aliceG2 := parley.ConversationSummary{Conversation: parley.GroupConversation("g2"), GroupID: "g2"}
+	assertSummaries(t, q, "alice",
+		parley.ConversationSummary{Conversation: aaronAlice, Peer: "aaron", Seq: 3, Unread: 2},
+		parley.ConversationSummary{Conversation: aliceBob, Peer: "bob", Seq: 2},
+		parley.ConversationSummary{Conversation: parley.C2CConversation("alice", "carol"), Peer: "carol", ReadTime: 500},
+		aliceG1,
+		aliceG2,
+	)
+	assertSummaries(t, q, "bob",
+		parley.ConversationSummary{Conversation: aliceBob, Peer: "alice", Seq: 2, Unread: 1},
+		g1,
+		parley.ConversationSummary{Conversation: parley.GroupConversation("g3"), GroupID: "g3", Seq: 1, LastMsgSeq: 1},
+	)
+	assertSummaries(t, q, "nobody")
+
+	// Leaving a group or its deletion takes it off the list.
+	if _, err := q.GroupMemberDelete(t.Context(), parley.GroupMemberDeleteParams{GroupID: "g2", UserIDs: []string{"alice"}}); err != nil {
+		t.Fatalf("GroupMemberDelete: %v", err)
+	}
+	deleteGroup(t, q, "g1")
+	assertSummaries(t, q, "alice",
+		parley.ConversationSummary{Conversation: aaronAlice, Peer: "aaron", Seq: 3, Unread: 2},
+		parley.ConversationSummary{Conversation: aliceBob, Peer: "bob", Seq: 2},
+		parley.ConversationSummary{Conversation: parley.C2CConversation("alice", "carol"), Peer: "carol", ReadTime: 500},
+	)
+	assertSummaries(t, q, "bob",
+		parley.ConversationSummary{Conversation: aliceBob, Peer: "alice", Seq: 2, Unread: 1},
+		parley.ConversationSummary{Conversation: parley.GroupConversation("g3"), GroupID: "g3", Seq: 1, LastMsgSeq: 1},
+	)
 }

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -29,6 +31,8 @@ func groupMemberTests() []querierTest {
 		{"GroupMemberList/JoinOrderAndPages", testGroupMemberList},
 		{"GroupMemberDelete/RemovesOnlyMembers", testGroupMemberDelete},
 		{"GroupMemberTouch/SetsLastSendMsgTime", testGroupMemberTouch},
+		{"GroupMemberMarkRead/ForwardOnlyCappedAtNewest", testGroupMemberMarkRead},
+		{"GroupIDsByMember/CurrentMembershipsOnly", testGroupIDsByMember},
 	}
 }
 
@@ -245,6 +249,8 @@ type groupSnapshot struct {
 	members    []*parley.GroupMember
 	messages   []*parley.GroupMessage
 	extensions map[uint64]extensionSnapshot // by MsgSeq
+	changes    []*parley.Change             // the group conversation's log
+	head       uint64
 }
 
 type extensionSnapshot struct {
@@ -269,6 +275,15 @@ func populateGroup(t *testing.T, q parley.Querier, id string) groupSnapshot {
 			Seq:    1,
 			Put:    []parley.ExtensionKV{{Key: "k", Value: id}, {Key: "group", Value: id}},
 		})
+	}
+	markGroupRead(t, q, id, "alice", 2)
+	for i := range 3 {
+		c := newChange(parley.GroupConversation(id), i)
+		c.Data = json.RawMessage(fmt.Sprintf(`{"GroupId":%q,"n":%d}`, id, i))
+		if i == 2 {
+			c.Kind, c.Only = parley.ChangeRead, "alice"
+		}
+		appendChange(t, q, c)
 	}
 	return snapshotGroup(t, q, id)
 }
@@ -301,6 +316,8 @@ func snapshotGroup(t *testing.T, q parley.Querier, id string) groupSnapshot {
 			s.extensions[seq] = extensionSnapshot{st, kvs}
 		}
 	}
+	s.changes = listChanges(t, q, parley.ChangeListParams{Conversation: parley.GroupConversation(id), Limit: 1000})
+	s.head = changeHead(t, q, parley.GroupConversation(id))
 	return s
 }
 
@@ -331,6 +348,10 @@ func assertSnapshot(t *testing.T, id string, got, want groupSnapshot) {
 	if !reflect.DeepEqual(got.extensions, want.extensions) {
 		t.Errorf("group %q: extensions by MsgSeq\n got %+v\nwant %+v", id, got.extensions, want.extensions)
 	}
+	if !sameChanges(got.changes, want.changes) || got.head != want.head {
+		t.Errorf("group %q: change log with head %d:%s\nwant head %d:%s", id, got.head, formatChanges(got.changes),
+			want.head, formatChanges(want.changes))
+	}
 }
 
 func deleteGroup(t *testing.T, q parley.Querier, id string) bool {
@@ -353,6 +374,8 @@ func testGroupDelete(t *testing.T, q parley.Querier) {
 	}
 	c2c := parley.C2CExtensionTarget(1)
 	writeExtension(t, q, parley.ExtensionWriteParams{Target: c2c, Seq: 1, Put: []parley.ExtensionKV{{Key: "k", Value: "c2c"}}})
+	// A C2C log of a user named like the group stays.
+	c2cChange := appendChange(t, q, newChange(parley.C2CConversation("g", "alice"), 1))
 
 	gone := make(map[string]bool)
 	for _, id := range []string{"g%", "g_", `g\`, "g"} {
@@ -382,6 +405,7 @@ func testGroupDelete(t *testing.T, q parley.Querier) {
 		}
 	}
 	assertExtensionState(t, q, c2c, parley.ExtensionState{Seq: 1, Count: 1})
+	assertChangeList(t, q, parley.ChangeListParams{Conversation: c2cChange.Conversation}, c2cChange)
 
 	if deleteGroup(t, q, "g") {
 		t.Errorf("GroupDelete(g) again deleted = true, want false")
@@ -406,6 +430,9 @@ func testGroupDeleteReuse(t *testing.T, q parley.Querier) {
 	m := insertGroupMessage(t, q, newGroupMessage("g", "carol", 9, 2000))
 	if m.MsgSeq != 1 {
 		t.Errorf("first message of the new group got MsgSeq %d, want 1", m.MsgSeq)
+	}
+	if c := appendChange(t, q, newChange(parley.GroupConversation("g"), 9)); c.Seq != 1 {
+		t.Errorf("first change of the new group got Seq %d, want 1", c.Seq)
 	}
 	assertExtensionState(t, q, parley.GroupExtensionTarget("g", 1), parley.ExtensionState{})
 	if got := addMembers(t, q, "g", newMember("g", "alice", 500)); !slices.Equal(got, []string{"alice"}) {
@@ -704,4 +731,104 @@ func testGroupMemberTouch(t *testing.T, q parley.Querier) {
 	assertMemberCount(t, q, "g", 2)
 	assertMemberIDs(t, q, parley.GroupMemberListParams{GroupID: "g"}, "amy", "bob")
 	assertMember(t, getMember(t, q, "g", "amy"), &amy)
+}
+
+func markGroupRead(t *testing.T, q parley.Querier, groupID, userID string, msgSeq uint64) uint64 {
+	t.Helper()
+	seq, err := q.GroupMemberMarkRead(t.Context(), parley.GroupMemberMarkReadParams{GroupID: groupID, UserID: userID, MsgSeq: msgSeq})
+	if err != nil {
+		t.Fatalf("GroupMemberMarkRead(%q, %q, %d): %v", groupID, userID, msgSeq, err)
+	}
+	return seq
+}
+
+func testGroupMemberMarkRead(t *testing.T, q parley.Querier) {
+	ctx := t.Context()
+	insertGroup(t, q, newGroup("g"))
+	insertGroup(t, q, newGroup("h"))
+	insertGroup(t, q, newGroup("empty"))
+	alice, bob := newMember("g", "alice", 1), newMember("g", "bob", 2)
+	addMembers(t, q, "g", alice, bob)
+	aliceInH := newMember("h", "alice", 3)
+	addMembers(t, q, "h", aliceInH)
+	addMembers(t, q, "empty", newMember("empty", "alice", 4))
+	for i := range 5 {
+		insertGroupMessage(t, q, newGroupMessage("g", "bob", i, 1000+int64(i)))
+	}
+	insertGroupMessage(t, q, newGroupMessage("h", "bob", 0, 1000))
+
+	steps := []struct {
+		name         string
+		msgSeq, want uint64
+	}{
+		{"forward", 3, 3},
+		{"never back", 2, 3},
+		{"same again", 3, 3},
+		{"capped at the newest", 10, 5},
+		{"zero is not a reset", 0, 5},
+	}
+	for _, st := range steps {
+		if got := markGroupRead(t, q, "g", "alice", st.msgSeq); got != st.want {
+			t.Errorf("%s: GroupMemberMarkRead(g, alice, %d) = %d, want %d", st.name, st.msgSeq, got, st.want)
+		}
+		alice.ReadMsgSeq = st.want
+		assertMember(t, getMember(t, q, "g", "alice"), &alice)
+	}
+	// The cap follows the group as messages come.
+	insertGroupMessage(t, q, newGroupMessage("g", "bob", 5, 2000))
+	if got := markGroupRead(t, q, "g", "alice", math.MaxUint64); got != 6 {
+		t.Errorf("GroupMemberMarkRead(g, alice, MaxUint64) after a sixth message = %d, want 6", got)
+	}
+	if got := markGroupRead(t, q, "empty", "alice", 3); got != 0 {
+		t.Errorf("GroupMemberMarkRead in a group without messages = %d, want 0", got)
+	}
+
+	// Nobody else moved.
+	assertMember(t, getMember(t, q, "g", "bob"), &bob)
+	assertMember(t, getMember(t, q, "h", "alice"), &aliceInH)
+
+	for _, p := range []parley.GroupMemberMarkReadParams{
+		{GroupID: "g", UserID: "carol", MsgSeq: 1},
+		{GroupID: "nope", UserID: "alice", MsgSeq: 1},
+		{GroupID: "G", UserID: "alice", MsgSeq: 1},
+	} {
+		if seq, err := q.GroupMemberMarkRead(ctx, p); !errors.Is(err, parley.ErrNotFound) {
+			t.Errorf("GroupMemberMarkRead(%+v) = %d, %v; want ErrNotFound", p, seq, err)
+		}
+	}
+	assertMemberNotFound(t, q, "g", "carol")
+	assertMemberCount(t, q, "g", 2)
+}
+
+func assertGroupIDs(t *testing.T, q parley.Querier, user string, want ...string) {
+	t.Helper()
+	got, err := q.GroupIDsByMember(t.Context(), user)
+	if err != nil {
+		t.Fatalf("GroupIDsByMember(%q): %v", user, err)
+	}
+	slices.Sort(got) // in any order
+	if !slices.Equal(got, want) {
+		t.Errorf("GroupIDsByMember(%q) = %q, want %q", user, got, want)
+	}
+}
+
+func testGroupIDsByMember(t *testing.T, q parley.Querier) {
+	for _, id := range []string{"g", "g%", "G", "h"} {
+		insertGroup(t, q, newGroup(id))
+	}
+	addMembers(t, q, "g", newMember("g", "alice", 1), newMember("g", "bob", 2))
+	addMembers(t, q, "g%", newMember("g%", "alice", 1))
+	addMembers(t, q, "G", newMember("G", "alice", 1), newMember("G", "ali", 2))
+	addMembers(t, q, "h", newMember("h", "bob", 1))
+	assertGroupIDs(t, q, "alice", "G", "g", "g%")
+	assertGroupIDs(t, q, "bob", "g", "h")
+	assertGroupIDs(t, q, "ali", "G")
+	assertGroupIDs(t, q, "carol")
+
+	if _, err := q.GroupMemberDelete(t.Context(), parley.GroupMemberDeleteParams{GroupID: "g%", UserIDs: []string{"alice"}}); err != nil {
+		t.Fatalf("GroupMemberDelete: %v", err)
+	}
+	deleteGroup(t, q, "g")
+	assertGroupIDs(t, q, "alice", "G")
+	assertGroupIDs(t, q, "bob", "h")
 }

@@ -12,6 +12,10 @@
 // transaction. A backend serving the two paths with different code (for
 // example a read pool outside transactions and the write connection inside
 // them) has both paths checked.
+//
+// The Tx tests hold InTx to its contract, and hold the Querier given to an
+// fn to parley.CommitHooker's where it offers that capability; a store
+// whose transactions do not have it skips those tests.
 package storetest
 
 import (
@@ -76,6 +80,7 @@ func querierTests() []querierTest {
 	all = append(all, groupMessageTests()...)
 	all = append(all, extensionTests()...)
 	all = append(all, eventTests()...)
+	all = append(all, changeTests()...)
 	return all
 }
 
@@ -380,4 +385,53 @@ func (q txQuerier) EventList(ctx context.Context, p parley.EventListParams) (es 
 		return err
 	})
 	return es, err
+}
+
+func (q txQuerier) ChangeAppend(ctx context.Context, c *parley.Change) error {
+	return q.s.InTx(ctx, func(tx parley.Querier) error { return tx.ChangeAppend(ctx, c) })
+}
+
+func (q txQuerier) ChangeList(ctx context.Context, p parley.ChangeListParams) (cs []*parley.Change, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		cs, err = tx.ChangeList(ctx, p)
+		return err
+	})
+	return cs, err
+}
+
+func (q txQuerier) ChangeHead(ctx context.Context, conversation string) (seq uint64, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		seq, err = tx.ChangeHead(ctx, conversation)
+		return err
+	})
+	return seq, err
+}
+
+func (q txQuerier) ConversationSummaryList(ctx context.Context, user string) (ss []parley.ConversationSummary, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		ss, err = tx.ConversationSummaryList(ctx, user)
+		return err
+	})
+	return ss, err
+}
+
+func (q txQuerier) GroupMemberMarkRead(ctx context.Context, p parley.GroupMemberMarkReadParams) (seq uint64, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		seq, err = tx.GroupMemberMarkRead(ctx, p)
+		return err
+	})
+	return seq, err
+}
+
+func (q txQuerier) GroupIDsByMember(ctx context.Context, user string) (ids []string, err error) {
+	err = q.s.InTx(ctx, func(tx parley.Querier) error {
+		var err error
+		ids, err = tx.GroupIDsByMember(ctx, user)
+		return err
+	})
+	return ids, err
 }

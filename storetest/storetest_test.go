@@ -130,6 +130,31 @@ func mutants() []mutant {
 			"Tx", []string{"Tx/CancelledContextWritesNothing"}},
 		{"InTxReadsOutsideTx", func(s parley.Store) parley.Store { return readsOutside{s} },
 			"Tx", []string{"Tx/ReadsSeeOwnWrites", "Tx/GroupReadsSeeOwnWrites"}},
+		{"ChangeListIgnoresViewer", func(s parley.Store) parley.Store { return changeListIgnoresViewer{s} },
+			"Direct/ChangeList", []string{"Direct/ChangeList/VisibleToViewer", "Direct/ChangeList/PagesByAfterSeqAndLimit"}},
+		{"ChangeListIgnoresAfterSeq", func(s parley.Store) parley.Store { return changeListIgnoresAfterSeq{s} },
+			"Direct/ChangeList", []string{"Direct/ChangeList/VisibleToViewer", "Direct/ChangeList/PagesByAfterSeqAndLimit"}},
+		{"ChangeListIgnoresLimit", func(s parley.Store) parley.Store { return changeListIgnoresLimit{s} },
+			"Direct/ChangeList", []string{"Direct/ChangeList/PagesByAfterSeqAndLimit"}},
+		{"ChangeHeadOneBehind", func(s parley.Store) parley.Store { return changeHeadOneBehind{s} },
+			"Direct/Change(Head|Append)", []string{"Direct/ChangeHead/NewestOrZero", "Direct/ChangeAppend/SeqsGaplessPerConversation"}},
+		{"ChangeAppendStoreWideSeq", func(s parley.Store) parley.Store { return newStoreWideSeq(s) },
+			"Direct/ChangeAppend", []string{"Direct/ChangeAppend/SeqsGaplessPerConversation"}},
+		{"ConversationSummaryKeyInArgumentOrder", func(s parley.Store) parley.Store { return summaryKeyInArgumentOrder{s} },
+			"Direct/ConversationSummaryList", []string{"Direct/ConversationSummaryList/C2CAndGroupsInOrder"}},
+		{"GroupDeleteLeavesChanges", func(s parley.Store) parley.Store { return deleteLeavesChanges{s} },
+			"Direct/GroupDelete", []string{"Direct/GroupDelete/RemovesOnlyItsGroup", "Direct/GroupDelete/IDCanBeReused"}},
+		{"GroupMemberMarkReadUncapped", func(s parley.Store) parley.Store { return markReadUncapped{s} },
+			"Direct/GroupMemberMarkRead", []string{"Direct/GroupMemberMarkRead/ForwardOnlyCappedAtNewest"}},
+		{"GroupIDsByMemberFirstOnly", func(s parley.Store) parley.Store { return groupIDsFirstOnly{s} },
+			"Direct/GroupIDsByMember", []string{"Direct/GroupIDsByMember/CurrentMembershipsOnly"}},
+		{"AfterCommitRunsAtOnce", func(s parley.Store) parley.Store { return hooksAtOnce{s} },
+			"Tx/Hooks.*", []string{
+				"Tx/HooksRunAfterCommitInOrderAdded", "Tx/HooksOfFailedFnDoNotRun",
+				"Tx/HooksRunInCommitOrder", "Tx/HooksOfRerunFnRunOnce",
+			}},
+		{"StoreIsCommitHooker", func(s parley.Store) parley.Store { return storeHooks{s} },
+			"Tx/StoreIsNotCommitHooker", []string{"Tx/StoreIsNotCommitHooker"}},
 	}
 }
 
@@ -380,6 +405,12 @@ func (q splitQuerier) GroupMessageRecall(ctx context.Context, groupID string, ms
 }
 func (q splitQuerier) ExtensionWrite(ctx context.Context, p parley.ExtensionWriteParams) error {
 	return q.tx.ExtensionWrite(ctx, p)
+}
+func (q splitQuerier) ChangeAppend(ctx context.Context, c *parley.Change) error {
+	return q.tx.ChangeAppend(ctx, c)
+}
+func (q splitQuerier) GroupMemberMarkRead(ctx context.Context, p parley.GroupMemberMarkReadParams) (uint64, error) {
+	return q.tx.GroupMemberMarkRead(ctx, p)
 }
 
 // soloMark joins an event's conversation to its ID in claimIgnoresConversation.
@@ -702,3 +733,132 @@ type getKeysReturnsAll struct{ parley.Store }
 func (s getKeysReturnsAll) ExtensionGetKeys(ctx context.Context, target string, keys []string) ([]parley.ExtensionKV, error) {
 	return s.Store.ExtensionList(ctx, parley.ExtensionListParams{Target: target, Limit: 10000})
 }
+
+type changeListIgnoresViewer struct{ parley.Store }
+
+func (s changeListIgnoresViewer) ChangeList(ctx context.Context, p parley.ChangeListParams) ([]*parley.Change, error) {
+	p.Viewer = ""
+	return s.Store.ChangeList(ctx, p)
+}
+
+type changeListIgnoresAfterSeq struct{ parley.Store }
+
+func (s changeListIgnoresAfterSeq) ChangeList(ctx context.Context, p parley.ChangeListParams) ([]*parley.Change, error) {
+	p.AfterSeq = 0
+	return s.Store.ChangeList(ctx, p)
+}
+
+type changeListIgnoresLimit struct{ parley.Store }
+
+func (s changeListIgnoresLimit) ChangeList(ctx context.Context, p parley.ChangeListParams) ([]*parley.Change, error) {
+	p.Limit = 0
+	return s.Store.ChangeList(ctx, p)
+}
+
+type changeHeadOneBehind struct{ parley.Store }
+
+func (s changeHeadOneBehind) ChangeHead(ctx context.Context, conversation string) (uint64, error) {
+	seq, err := s.Store.ChangeHead(ctx, conversation)
+	if seq > 0 {
+		seq--
+	}
+	return seq, err
+}
+
+// storeWideSeq numbers changes across all conversations, as one sequence
+// for the whole log would.
+type storeWideSeq struct {
+	parley.Store
+	mu   *sync.Mutex
+	next *uint64
+}
+
+func newStoreWideSeq(s parley.Store) storeWideSeq {
+	return storeWideSeq{Store: s, mu: new(sync.Mutex), next: new(uint64)}
+}
+
+func (s storeWideSeq) ChangeAppend(ctx context.Context, c *parley.Change) error {
+	if err := s.Store.ChangeAppend(ctx, c); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*s.next++
+	c.Seq = *s.next
+	return nil
+}
+
+// summaryKeyInArgumentOrder finds a C2C conversation's head under
+// user + NUL + peer, not under the pair's key.
+type summaryKeyInArgumentOrder struct{ parley.Store }
+
+func (s summaryKeyInArgumentOrder) ConversationSummaryList(ctx context.Context, user string) ([]parley.ConversationSummary, error) {
+	ss, err := s.Store.ConversationSummaryList(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ss {
+		if ss[i].Peer != "" {
+			if ss[i].Seq, err = s.Store.ChangeHead(ctx, "c2c:"+user+"\x00"+ss[i].Peer); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ss, nil
+}
+
+// deleteLeavesChanges deletes a group but writes its change log back.
+type deleteLeavesChanges struct{ parley.Store }
+
+func (s deleteLeavesChanges) GroupDelete(ctx context.Context, id string) (bool, error) {
+	cs, err := s.Store.ChangeList(ctx, parley.ChangeListParams{Conversation: parley.GroupConversation(id), Limit: 10000})
+	if err != nil {
+		return false, err
+	}
+	deleted, err := s.Store.GroupDelete(ctx, id)
+	if err != nil {
+		return deleted, err
+	}
+	for _, c := range cs {
+		if err := s.Store.ChangeAppend(ctx, c); err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// markReadUncapped reports the MsgSeq asked for when it is past the
+// newest message.
+type markReadUncapped struct{ parley.Store }
+
+func (s markReadUncapped) GroupMemberMarkRead(ctx context.Context, p parley.GroupMemberMarkReadParams) (uint64, error) {
+	seq, err := s.Store.GroupMemberMarkRead(ctx, p)
+	return max(seq, p.MsgSeq), err
+}
+
+type groupIDsFirstOnly struct{ parley.Store }
+
+func (s groupIDsFirstOnly) GroupIDsByMember(ctx context.Context, user string) ([]string, error) {
+	ids, err := s.Store.GroupIDsByMember(ctx, user)
+	if len(ids) > 1 {
+		ids = ids[:1]
+	}
+	return ids, err
+}
+
+// hooksAtOnce runs hooks when they are added: before the commit, and
+// whether or not it happens.
+type hooksAtOnce struct{ parley.Store }
+
+type atOnceTx struct{ parley.Querier }
+
+func (atOnceTx) AfterCommit(f func()) { f() }
+
+func (s hooksAtOnce) InTx(ctx context.Context, fn func(parley.Querier) error) error {
+	return s.Store.InTx(ctx, func(tx parley.Querier) error { return fn(atOnceTx{tx}) })
+}
+
+// storeHooks offers AfterCommit outside transactions too.
+type storeHooks struct{ parley.Store }
+
+func (storeHooks) AfterCommit(f func()) { f() }

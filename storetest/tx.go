@@ -27,6 +27,12 @@ func txTests() []storeTest {
 		{"GroupSeqsGaplessInCommitOrder", testTxGroupSeqsConcurrent},
 		{"GroupErrorRollsBackWithoutBurningSeq", testTxGroupRollback},
 		{"GroupReadsSeeOwnWrites", testTxGroupReadsOwnWrites},
+		{"ChangeSeqsGaplessInCommitOrder", testTxChangeSeqsConcurrent},
+		{"StoreIsNotCommitHooker", testStoreNotCommitHooker},
+		{"HooksRunAfterCommitInOrderAdded", testHooksAfterCommit},
+		{"HooksOfFailedFnDoNotRun", testHooksFailedFn},
+		{"HooksRunInCommitOrder", testHooksCommitOrder},
+		{"HooksOfRerunFnRunOnce", testHooksRerun},
 	}
 }
 
@@ -46,11 +52,14 @@ func writeAll(ctx context.Context, q parley.Querier, tag string) (*parley.Messag
 	if err := q.EventInsert(ctx, e); err != nil {
 		return nil, nil, fmt.Errorf("EventInsert: %w", err)
 	}
+	if err := q.ChangeAppend(ctx, newChange(parley.C2CConversation(m.From, m.To), 1)); err != nil {
+		return nil, nil, fmt.Errorf("ChangeAppend: %w", err)
+	}
 	return m, e, nil
 }
 
 // present reports which of writeAll(tag)'s changes are stored, as a
-// readable list; "" means none, "account message unread event" all.
+// readable list; "[]" means none, allPresent all.
 func present(t *testing.T, q parley.Querier, tag string, m *parley.Message, e *parley.Event) string {
 	t.Helper()
 	ctx := t.Context()
@@ -81,10 +90,13 @@ func present(t *testing.T, q parley.Querier, tag string, m *parley.Message, e *p
 	case !errors.Is(err, parley.ErrNotFound):
 		t.Fatalf("EventGet: %v", err)
 	}
+	if changeHead(t, q, parley.C2CConversation(m.From, m.To)) > 0 {
+		found = append(found, "change")
+	}
 	return fmt.Sprint(found)
 }
 
-const allPresent = "[account message unread event]"
+const allPresent = "[account message unread event change]"
 
 func testTxCommit(t *testing.T, s parley.Store) {
 	ctx := t.Context()
@@ -470,6 +482,7 @@ func testTxGroupRollback(t *testing.T, s parley.Store) {
 	addMembers(t, s, "g", newMember("g", "alice", 1))
 	insertGroupMessage(t, s, newGroupMessage("g", "alice", 1, 1000))
 	writeExtension(t, s, parley.ExtensionWriteParams{Target: parley.GroupExtensionTarget("g", 1), Seq: 1, Put: []parley.ExtensionKV{{Key: "k", Value: "v"}}})
+	appendChange(t, s, newChange(parley.GroupConversation("g"), 1))
 	before := snapshotGroup(t, s, "g")
 	doomed := populateGroup(t, s, "doomed")
 
@@ -482,6 +495,16 @@ func testTxGroupRollback(t *testing.T, s parley.Store) {
 		}
 		if m.MsgSeq != 2 {
 			return fmt.Errorf("MsgSeq in the transaction = %d, want 2", m.MsgSeq)
+		}
+		c := newChange(parley.GroupConversation("g"), 2)
+		if err := tx.ChangeAppend(ctx, c); err != nil {
+			return err
+		}
+		if c.Seq != 2 {
+			return fmt.Errorf("change Seq in the transaction = %d, want 2", c.Seq)
+		}
+		if seq, err := tx.GroupMemberMarkRead(ctx, parley.GroupMemberMarkReadParams{GroupID: "g", UserID: "alice", MsgSeq: 2}); err != nil || seq != 2 {
+			return fmt.Errorf("GroupMemberMarkRead in the transaction = %d, %v; want 2", seq, err)
 		}
 		if _, err := tx.GroupMemberAdd(ctx, parley.GroupMemberAddParams{GroupID: "g", Members: []parley.GroupMember{newMember("g", "bob", 2)}}); err != nil {
 			return err
@@ -524,9 +547,13 @@ func testTxGroupRollback(t *testing.T, s parley.Store) {
 	assertGroupMessageNotFound(t, s, "h", 1)
 	assertExtensionState(t, s, parley.GroupExtensionTarget("g", 2), parley.ExtensionState{})
 
-	// The rolled-back message's seq was never used: the next message gets it.
+	// The rolled-back message's seq was never used: the next message gets
+	// it, and likewise the change's.
 	if m := insertGroupMessage(t, s, newGroupMessage("g", "carol", 4, 3000)); m.MsgSeq != 2 {
 		t.Errorf("MsgSeq after a rolled-back insert = %d, want 2", m.MsgSeq)
+	}
+	if c := appendChange(t, s, newChange(parley.GroupConversation("g"), 3)); c.Seq != 2 {
+		t.Errorf("change Seq after a rolled-back append = %d, want 2", c.Seq)
 	}
 	if g := getGroup(t, s, "g"); g.NextMsgSeq != 3 || g.LastMsgTime != 3000 {
 		t.Errorf("group: NextMsgSeq %d, LastMsgTime %d; want 3, 3000", g.NextMsgSeq, g.LastMsgTime)
@@ -595,6 +622,41 @@ func groupReadsInTx(ctx context.Context, tx parley.Querier) error {
 	if ms, err := tx.GroupMessageList(ctx, parley.GroupMessageListParams{GroupID: "g", Limit: 10}); err != nil || !slices.Equal(groupMessageSeqs(ms), []uint64{2, 1}) {
 		return fmt.Errorf("GroupMessageList in tx = %v, %v; want seqs 2, 1", groupMessageSeqs(ms), err)
 	}
+	if seq, err := tx.GroupMemberMarkRead(ctx, parley.GroupMemberMarkReadParams{GroupID: "g", UserID: "alice", MsgSeq: 5}); err != nil || seq != 2 {
+		return fmt.Errorf("GroupMemberMarkRead in tx = %d, %v; want 2, the newest MsgSeq", seq, err)
+	}
+	if m, err := tx.GroupMemberGet(ctx, "g", "alice"); err != nil || m.ReadMsgSeq != 2 {
+		return fmt.Errorf("GroupMemberGet in tx after GroupMemberMarkRead = %+v, %v; want ReadMsgSeq 2", m, err)
+	}
+	if ids, err := tx.GroupIDsByMember(ctx, "alice"); err != nil || !slices.Equal(ids, []string{"g"}) {
+		return fmt.Errorf("GroupIDsByMember in tx = %q, %v; want g", ids, err)
+	}
+	conv := parley.GroupConversation("g")
+	for want := uint64(1); want <= 2; want++ {
+		c := newChange(conv, int(want))
+		if err := tx.ChangeAppend(ctx, c); err != nil {
+			return err
+		}
+		if c.Seq != want {
+			return fmt.Errorf("ChangeAppend in tx: Seq %d, want %d", c.Seq, want)
+		}
+	}
+	if head, err := tx.ChangeHead(ctx, conv); err != nil || head != 2 {
+		return fmt.Errorf("ChangeHead in tx = %d, %v; want 2", head, err)
+	}
+	if cs, err := tx.ChangeList(ctx, parley.ChangeListParams{Conversation: conv}); err != nil || !slices.Equal(changeSeqs(cs), []uint64{1, 2}) {
+		return fmt.Errorf("ChangeList in tx = seqs %v, %v; want 1, 2", changeSeqs(cs), err)
+	}
+	if err := tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: "alice", Peer: "bob"}); err != nil {
+		return err
+	}
+	want := []parley.ConversationSummary{
+		{Conversation: parley.C2CConversation("alice", "bob"), Peer: "bob"},
+		{Conversation: conv, GroupID: "g", Seq: 2, LastMsgSeq: 2, ReadMsgSeq: 2},
+	}
+	if ss, err := tx.ConversationSummaryList(ctx, "alice"); err != nil || !slices.Equal(ss, want) {
+		return fmt.Errorf("ConversationSummaryList in tx = %+v, %v; want %+v", ss, err, want)
+	}
 	if err := tx.GroupMessageRecall(ctx, "g", 1); err != nil {
 		return err
 	}
@@ -626,6 +688,9 @@ func groupReadsInTx(ctx context.Context, tx parley.Querier) error {
 	if st, err := tx.ExtensionStateGet(ctx, target); err != nil || st != (parley.ExtensionState{}) {
 		return fmt.Errorf("ExtensionStateGet in tx after GroupDelete = %+v, %v; want zero", st, err)
 	}
+	if head, err := tx.ChangeHead(ctx, conv); err != nil || head != 0 {
+		return fmt.Errorf("ChangeHead in tx after GroupDelete = %d, %v; want 0", head, err)
+	}
 
 	e := newEvent("own", t0())
 	if err := tx.EventInsert(ctx, e); err != nil {
@@ -648,5 +713,78 @@ func testTxGroupReadsOwnWrites(t *testing.T, s parley.Store) {
 	ctx := t.Context()
 	if err := s.InTx(ctx, func(tx parley.Querier) error { return groupReadsInTx(ctx, tx) }); err != nil {
 		t.Fatalf("InTx: %v", err)
+	}
+}
+
+func testTxChangeSeqsConcurrent(t *testing.T, s parley.Store) {
+	const n = 90
+	ctx := t.Context()
+	// Every call appends to a, the even ones to b as well.
+	a, b := parley.C2CConversation("alice", "bob"), parley.GroupConversation("g")
+	changes := make([][]*parley.Change, n)
+	events := make([]*parley.Event, n)
+	fnErrs := make([]error, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.InTx(ctx, func(tx parley.Querier) error {
+				cs := []*parley.Change{newChange(a, i)}
+				if i%2 == 0 {
+					cs = append(cs, newChange(b, i))
+				}
+				for _, c := range cs {
+					if err := tx.ChangeAppend(ctx, c); err != nil {
+						return err
+					}
+				}
+				// The event's Seq is the commit order to hold the
+				// changes' Seqs to.
+				e := newEvent(fmt.Sprint("c", i), t0())
+				if err := tx.EventInsert(ctx, e); err != nil {
+					return err
+				}
+				changes[i], events[i] = cs, e
+				if i%3 == 2 {
+					fnErrs[i] = fmt.Errorf("tx %d: %w", i, errBoom)
+					return fnErrs[i]
+				}
+				return nil
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	var committed []int
+	for i := range n {
+		if i%3 == 2 {
+			if !errors.Is(errs[i], fnErrs[i]) {
+				t.Errorf("tx %d: InTx = %v, want its own fn's error %v", i, errs[i], fnErrs[i])
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatalf("tx %d: InTx = %v", i, errs[i])
+		}
+		committed = append(committed, i)
+	}
+	slices.SortFunc(committed, func(x, y int) int { return cmp.Compare(events[x].Seq, events[y].Seq) })
+	want := map[string][]*parley.Change{}
+	for _, i := range committed {
+		for _, c := range changes[i] {
+			if w := uint64(len(want[c.Conversation]) + 1); c.Seq != w {
+				t.Fatalf("tx %d: change of %q has Seq %d, want %d (seqs must be 1..N in commit order)", i, c.Conversation, c.Seq, w)
+			}
+			want[c.Conversation] = append(want[c.Conversation], c)
+		}
+	}
+	for _, conv := range []string{a, b} {
+		assertChangeList(t, s, parley.ChangeListParams{Conversation: conv, Limit: n}, want[conv]...)
+		if got := changeHead(t, s, conv); got != uint64(len(want[conv])) {
+			t.Errorf("ChangeHead(%q) = %d, want %d", conv, got, len(want[conv]))
+		}
 	}
 }
