@@ -58,6 +58,14 @@ type Config struct {
 	// (send_group_msg answers 10023 beyond it). Zero means 40, Tencent's
 	// limit; negative means no limit.
 	GroupMsgRate int
+	// Publisher is told every committed change clients see, to push it to
+	// those online. nil means nobody is pushed anything; the changes are
+	// logged for clients to sync all the same.
+	Publisher Publisher
+	// ClientRecallWindow is how long after sending a client may recall its
+	// message. Zero means DefaultClientRecallWindow (Tencent's two
+	// minutes). The App admin (REST) recalls at any age.
+	ClientRecallWindow time.Duration
 	// OnEvents is called after a commit that enqueued events. It must not
 	// block. nil means nobody is told.
 	OnEvents func()
@@ -82,6 +90,8 @@ type Engine struct {
 	restricted []string // lower case
 	groupRate  int      // messages per second per group; 0 means no limit
 	onEvents   func()
+	pub        Publisher
+	recallWin  time.Duration
 	now        func() time.Time
 	rand       func() uint32
 
@@ -94,14 +104,16 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("chat: Config.Store is required")
 	}
 	e := &Engine{
-		store:    cfg.Store,
-		admin:    cfg.Admin,
-		caller:   cfg.Caller,
-		enabled:  cfg.CallbackEnabled,
-		reject:   cfg.RejectOnCallbackFailure,
-		onEvents: cfg.OnEvents,
-		now:      cfg.Now,
-		rand:     cfg.Rand,
+		store:     cfg.Store,
+		admin:     cfg.Admin,
+		caller:    cfg.Caller,
+		enabled:   cfg.CallbackEnabled,
+		reject:    cfg.RejectOnCallbackFailure,
+		onEvents:  cfg.OnEvents,
+		pub:       cfg.Publisher,
+		recallWin: cfg.ClientRecallWindow,
+		now:       cfg.Now,
+		rand:      cfg.Rand,
 	}
 	if e.admin == "" {
 		e.admin = parley.DefaultAdminName
@@ -114,6 +126,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.now == nil {
 		e.now = time.Now
+	}
+	switch {
+	case e.recallWin == 0:
+		e.recallWin = DefaultClientRecallWindow
+	case e.recallWin < 0:
+		return nil, fmt.Errorf("chat: Config.ClientRecallWindow %v is negative", cfg.ClientRecallWindow)
 	}
 	switch {
 	case cfg.GroupMsgRate == 0:

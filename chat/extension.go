@@ -93,8 +93,10 @@ func (e *Engine) SetExtensions(ctx context.Context, p SetExtensionsParams) (SetE
 		refused error
 		events  int
 	)
+	ps := e.newPushes()
 	err = e.store.InTx(ctx, func(tx parley.Querier) error {
 		res, refused, events = SetExtensionsResult{}, nil, 0
+		ps.reset()
 		m, err := e.findExtensionMessage(ctx, tx, ref, p.Operator)
 		if err != nil {
 			return extensionRefusal(err, &refused)
@@ -116,6 +118,9 @@ func (e *Engine) SetExtensions(ctx context.Context, p SetExtensionsParams) (SetE
 			return fmt.Errorf("chat: write the extensions: %w", err)
 		}
 		res.Seq = w.params.Seq
+		if err := e.pushExtension(ctx, tx, m, p, w, now, ps); err != nil {
+			return err
+		}
 		if !after {
 			return nil
 		}
@@ -135,8 +140,45 @@ func (e *Engine) SetExtensions(ctx context.Context, p SetExtensionsParams) (SetE
 	if refused != nil {
 		return SetExtensionsResult{}, refused
 	}
+	ps.flush()
 	e.notify(events)
 	return res, nil
+}
+
+// pushExtension logs an applied extension operation as a change of the
+// message's conversation and has it pushed to the conversation's online
+// sessions.
+func (e *Engine) pushExtension(ctx context.Context, tx parley.Querier, m extensionMessage, p SetExtensionsParams, w extensionWrite, now time.Time, ps *pushes) error {
+	operator := p.Operator
+	if operator == "" {
+		operator = e.admin
+	}
+	d := extensionData{
+		Operator:      operator,
+		OperateType:   p.OperateType,
+		ExtensionList: w.applied,
+		Seq:           w.params.Seq,
+	}
+	a := parley.Audience{SkipSession: p.Origin.SessionID}
+	if m.c2c != nil {
+		d.ConversationType = conversationC2C
+		d.From, d.To, d.MsgKey = m.c2c.From, m.c2c.To, m.c2c.MsgKey
+		a.Users = []string{m.c2c.From, m.c2c.To}
+	} else {
+		d.ConversationType = conversationGroup
+		d.GroupID, d.MsgSeq = m.groupID, m.msgSeq
+		a.GroupID = m.groupID
+	}
+	data, err := marshal(d)
+	if err != nil {
+		return err
+	}
+	c, err := appendChange(ctx, tx, m.conversation, parley.ChangeExtension, data, now)
+	if err != nil {
+		return err
+	}
+	ps.add(tx, c, a)
+	return nil
 }
 
 // extensionWrite is a planned operation: what to store, what the webhook

@@ -304,8 +304,10 @@ func (e *Engine) CreateGroup(ctx context.Context, p CreateGroupParams) (string, 
 		LastInfoTime:     now.Unix(),
 	}
 	var refused error
+	ps := e.newPushes()
 	err = e.store.InTx(ctx, func(tx parley.Querier) error {
 		refused, g.ID = nil, ""
+		ps.reset()
 		if len(ids) > 0 {
 			imported, err := e.importedIn(ctx, tx, ids)
 			if err != nil {
@@ -338,9 +340,11 @@ func (e *Engine) CreateGroup(ctx context.Context, p CreateGroupParams) (string, 
 		for i := range members {
 			members[i].GroupID = id
 		}
-		if _, err := tx.GroupMemberAdd(ctx, parley.GroupMemberAddParams{GroupID: id, Members: members}); err != nil {
+		added, err := tx.GroupMemberAdd(ctx, parley.GroupMemberAddParams{GroupID: id, Members: members})
+		if err != nil {
 			return fmt.Errorf("chat: add members: %w", err)
 		}
+		ps.membersChanged(tx, id, added, nil)
 		return nil
 	})
 	if errors.Is(err, parley.ErrConflict) {
@@ -354,6 +358,7 @@ func (e *Engine) CreateGroup(ctx context.Context, p CreateGroupParams) (string, 
 	if refused != nil {
 		return "", refused
 	}
+	ps.flush()
 	return g.ID, nil
 }
 
@@ -475,8 +480,10 @@ func (e *Engine) AddGroupMembers(ctx context.Context, p AddMembersParams) ([]Mem
 	}
 	var results []MemberResult
 	var refused error
+	ps := e.newPushes()
 	err := e.store.InTx(ctx, func(tx parley.Querier) error {
 		results, refused = make([]MemberResult, 0, len(p.UserIDs)), nil
+		ps.reset()
 		g, err := groupIn(ctx, tx, p.GroupID)
 		if err == nil && g.Type == parley.GroupAVChatRoom {
 			err = parley.Errorf(parley.ErrGroupNotPermitted, "an AVChatRoom has no member list to add to")
@@ -532,9 +539,11 @@ func (e *Engine) AddGroupMembers(ctx context.Context, p AddMembersParams) ([]Mem
 		if len(add) == 0 {
 			return nil
 		}
-		if _, err := tx.GroupMemberAdd(ctx, parley.GroupMemberAddParams{GroupID: p.GroupID, Members: add}); err != nil {
+		added, err := tx.GroupMemberAdd(ctx, parley.GroupMemberAddParams{GroupID: p.GroupID, Members: add})
+		if err != nil {
 			return fmt.Errorf("chat: add members: %w", err)
 		}
+		ps.membersChanged(tx, p.GroupID, added, nil)
 		return nil
 	})
 	if err != nil {
@@ -543,6 +552,7 @@ func (e *Engine) AddGroupMembers(ctx context.Context, p AddMembersParams) ([]Mem
 	if refused != nil {
 		return nil, refused
 	}
+	ps.flush()
 	return results, nil
 }
 
@@ -560,8 +570,10 @@ func (e *Engine) DeleteGroupMembers(ctx context.Context, p DeleteMembersParams) 
 		return parley.Errorf(parley.ErrGroupTooManyAccounts, "MemberToDel_Account has %d members, more than %d", len(p.UserIDs), parley.MaxDeleteMembers)
 	}
 	var refused error
+	ps := e.newPushes()
 	err := e.store.InTx(ctx, func(tx parley.Querier) error {
 		refused = nil
+		ps.reset()
 		g, err := groupIn(ctx, tx, p.GroupID)
 		if err == nil {
 			err = deletable(g, p.UserIDs)
@@ -573,15 +585,21 @@ func (e *Engine) DeleteGroupMembers(ctx context.Context, p DeleteMembersParams) 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.GroupMemberDelete(ctx, parley.GroupMemberDeleteParams{GroupID: p.GroupID, UserIDs: p.UserIDs}); err != nil {
+		deleted, err := tx.GroupMemberDelete(ctx, parley.GroupMemberDeleteParams{GroupID: p.GroupID, UserIDs: p.UserIDs})
+		if err != nil {
 			return fmt.Errorf("chat: delete members: %w", err)
 		}
+		ps.membersChanged(tx, p.GroupID, nil, deleted)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return refused
+	if refused != nil {
+		return refused
+	}
+	ps.flush()
+	return nil
 }
 
 // deletable says whether userIDs may be removed from g.
@@ -639,16 +657,22 @@ func (e *Engine) DestroyGroup(ctx context.Context, groupID string) error {
 		return err
 	}
 	var deleted bool
+	ps := e.newPushes()
 	err := e.store.InTx(ctx, func(tx parley.Querier) error {
+		ps.reset()
 		var err error
 		if deleted, err = tx.GroupDelete(ctx, groupID); err != nil {
 			return fmt.Errorf("chat: delete group: %w", err)
+		}
+		if deleted {
+			ps.groupDestroyed(tx, groupID)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	ps.flush()
 	if !deleted {
 		return parley.Errorf(parley.ErrGroupNotFound, "group %q does not exist", groupID)
 	}

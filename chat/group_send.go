@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -342,8 +343,10 @@ func (e *Engine) commitGroupSend(ctx context.Context, s *groupSend, known bool) 
 	var orig *parley.GroupMessage
 	var refused error
 	events := 0
+	ps := e.newPushes()
 	err := e.store.InTx(ctx, func(tx parley.Querier) error {
 		orig, refused, events = nil, nil, 0
+		ps.reset()
 		m.MsgSeq = 0
 		if s.recheck {
 			err := e.mayPost(ctx, tx, s.g, m.From, s.now)
@@ -380,6 +383,9 @@ func (e *Engine) commitGroupSend(ctx context.Context, s *groupSend, known bool) 
 				return fmt.Errorf("chat: touch the sender: %w", err)
 			}
 		}
+		if err := e.pushGroupMessage(ctx, tx, s, ps); err != nil {
+			return err
+		}
 		if ev == nil {
 			return nil
 		}
@@ -399,8 +405,39 @@ func (e *Engine) commitGroupSend(ctx context.Context, s *groupSend, known bool) 
 	if orig != nil {
 		return SendGroupResult{MsgTime: orig.MsgTime, MsgSeq: orig.MsgSeq}, nil
 	}
+	ps.flush()
 	e.notify(events)
 	return SendGroupResult{MsgTime: m.MsgTime, MsgSeq: m.MsgSeq}, nil
+}
+
+// pushGroupMessage logs a stored group message as a change of the group
+// and has it pushed to the members online. An online-only message is
+// pushed to them without being logged; a message targeted at some members
+// (To_Account) is pushed to those and the sender only, and not logged,
+// since the log is the whole group's.
+func (e *Engine) pushGroupMessage(ctx context.Context, tx parley.Querier, s *groupSend, ps *pushes) error {
+	m := s.m
+	data, err := newGroupMessageData(m, s.online)
+	if err != nil {
+		return err
+	}
+	conversation := parley.GroupConversation(s.g.ID)
+	skip := s.origin.SessionID
+	if len(m.To) > 0 {
+		users := append(slices.Clone(m.To), m.From)
+		ps.add(tx, &parley.Change{Conversation: conversation, Kind: parley.ChangeMessage, Time: s.now.UnixMilli(), Data: data}, parley.Audience{Users: users, SkipSession: skip})
+		return nil
+	}
+	if s.online {
+		ps.add(tx, &parley.Change{Conversation: conversation, Kind: parley.ChangeMessage, Time: s.now.UnixMilli(), Data: data}, parley.Audience{GroupID: s.g.ID, SkipSession: skip})
+		return nil
+	}
+	c, err := appendChange(ctx, tx, conversation, parley.ChangeMessage, data, s.now)
+	if err != nil {
+		return err
+	}
+	ps.add(tx, c, parley.Audience{GroupID: s.g.ID, SkipSession: skip})
+	return nil
 }
 
 // splitBody is a webhook body cut where one value goes.
@@ -480,8 +517,10 @@ func (e *Engine) RecallGroup(ctx context.Context, p RecallGroupParams) ([]Recall
 		refused error
 		events  int
 	)
+	ps := e.newPushes()
 	err := e.store.InTx(ctx, func(tx parley.Querier) error {
 		results, refused, events = make([]RecallResult, 0, len(p.MsgSeqs)), nil, 0
+		ps.reset()
 		g, err := groupIn(ctx, tx, p.GroupID)
 		if refusal(err) {
 			refused = err
@@ -491,9 +530,27 @@ func (e *Engine) RecallGroup(ctx context.Context, p RecallGroupParams) ([]Recall
 			return err
 		}
 		now := e.now()
+		var rules *clientRecall
+		if p.Client {
+			// A client recalls as a member: its own messages, or anyone's
+			// if it is the owner or an admin, within the client window.
+			mem, err := tx.GroupMemberGet(ctx, g.ID, operator)
+			if errors.Is(err, parley.ErrNotFound) {
+				refused = parley.Errorf(parley.ErrGroupNotPermitted, "%q is not a member of group %q", operator, g.ID)
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("chat: get the operator's membership: %w", err)
+			}
+			rules = &clientRecall{
+				operator:   operator,
+				privileged: mem.Role == parley.RoleOwner || mem.Role == parley.RoleAdmin,
+				window:     e.recallWin,
+			}
+		}
 		var recalled []parley.GroupMsgSeqRef
 		for _, msgSeq := range p.MsgSeqs {
-			code, err := recallOne(ctx, tx, g, msgSeq, now)
+			code, err := recallOne(ctx, tx, g, msgSeq, now, rules)
 			if err != nil {
 				return err
 			}
@@ -502,7 +559,24 @@ func (e *Engine) RecallGroup(ctx context.Context, p RecallGroupParams) ([]Recall
 				recalled = append(recalled, parley.GroupMsgSeqRef{MsgSeq: msgSeq})
 			}
 		}
-		if !after || len(recalled) == 0 {
+		if len(recalled) == 0 {
+			return nil
+		}
+		data, err := marshal(groupRecallData{
+			ConversationType: conversationGroup,
+			GroupID:          g.ID,
+			MsgSeqList:       recalled,
+			Operator:         operator,
+		})
+		if err != nil {
+			return err
+		}
+		c, err := appendChange(ctx, tx, parley.GroupConversation(g.ID), parley.ChangeRecall, data, now)
+		if err != nil {
+			return err
+		}
+		ps.add(tx, c, parley.Audience{GroupID: g.ID, SkipSession: p.Origin.SessionID})
+		if !after {
 			return nil
 		}
 		body, err := marshal(parley.GroupAfterRecallMsg{
@@ -529,12 +603,21 @@ func (e *Engine) RecallGroup(ctx context.Context, p RecallGroupParams) ([]Recall
 	if refused != nil {
 		return nil, refused
 	}
+	ps.flush()
 	e.notify(events)
 	return results, nil
 }
 
-// recallOne recalls one message of g and returns its RetCode.
-func recallOne(ctx context.Context, tx parley.Querier, g *parley.Group, msgSeq uint64, now time.Time) (int, error) {
+// clientRecall is what limits a client's group recall.
+type clientRecall struct {
+	operator   string
+	privileged bool // the group's owner or an admin: may recall anyone's message
+	window     time.Duration
+}
+
+// recallOne recalls one message of g and returns its RetCode. rules, for a
+// client's recall, limits whose messages and how old.
+func recallOne(ctx context.Context, tx parley.Querier, g *parley.Group, msgSeq uint64, now time.Time, rules *clientRecall) (int, error) {
 	if msgSeq == 0 {
 		return parley.ErrGroupRecallNotFound, nil
 	}
@@ -549,6 +632,10 @@ func recallOne(ctx context.Context, tx parley.Querier, g *parley.Group, msgSeq u
 	case m.Recalled:
 		return parley.ErrGroupRecallNotAllowed, nil
 	case g.Type == parley.GroupAVChatRoom && now.Unix()-m.MsgTime > int64(avChatRoomRecallWindow/time.Second):
+		return parley.ErrGroupRecallTimeLimit, nil
+	case rules != nil && m.From != rules.operator && !rules.privileged:
+		return parley.ErrGroupNotPermitted, nil
+	case rules != nil && now.Sub(time.Unix(m.MsgTime, 0)) > rules.window:
 		return parley.ErrGroupRecallTimeLimit, nil
 	}
 	if err := tx.GroupMessageRecall(ctx, g.ID, msgSeq); err != nil {
@@ -576,6 +663,11 @@ func (e *Engine) GroupHistory(ctx context.Context, p GroupHistoryParams) (GroupH
 	g, err := groupIn(ctx, e.store, p.GroupID)
 	if err != nil {
 		return GroupHistoryResult{}, err
+	}
+	if p.Member != "" {
+		if err := requireMember(ctx, e.store, g.ID, p.Member); err != nil {
+			return GroupHistoryResult{}, err
+		}
 	}
 	if g.Type == parley.GroupAVChatRoom {
 		return GroupHistoryResult{}, parley.Errorf(parley.ErrGroupNoRoaming, "an AVChatRoom keeps no message history")

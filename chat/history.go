@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/parley-im/parley"
 )
@@ -106,9 +107,11 @@ func (e *Engine) messageEitherWay(ctx context.Context, a, b, key string) (*parle
 	return nil, nil
 }
 
-// Recall recalls a message (openim/admin_msgwithdraw), at any age. If it
-// still counted as unread for its recipient the count goes down, and the
-// after-recall event carries the new total.
+// Recall recalls a message (openim/admin_msgwithdraw, or a client's
+// recall): the App admin at any age, a client only its own message within
+// the client recall window (20016 after it). If the message still counted
+// as unread for its recipient the count goes down, and the after-recall
+// event carries the new total. Both sides are pushed the recall.
 func (e *Engine) Recall(ctx context.Context, p RecallParams) error {
 	if err := e.requireAccounts(ctx, p.From, parley.ErrFromAccountInvalid, p.To, parley.ErrToAccountInvalid, false); err != nil {
 		return err
@@ -116,16 +119,25 @@ func (e *Engine) Recall(ctx context.Context, p RecallParams) error {
 	if p.MsgKey == "" {
 		return parley.Errorf(parley.ErrMsgKeyInvalid, "MsgKey is empty")
 	}
+	if p.Operator != "" && p.Operator != p.From {
+		return parley.Errorf(parley.ErrRecallNotFound, "%q may recall only its own messages, not one from %q", p.Operator, p.From)
+	}
 	key := parley.MessageGetByKeyParams{From: p.From, To: p.To, MsgKey: p.MsgKey}
 	// Looked up outside the transaction first so the common errors cost no
 	// write; looked up again inside so two racing recalls count down once.
-	if _, err := e.recallable(ctx, e.store, key); err != nil {
+	m, err := e.recallable(ctx, e.store, key)
+	if err != nil {
+		return err
+	}
+	if err := e.withinRecallWindow(p.Operator, m.MsgTime, parley.ErrRecallTimeLimit); err != nil {
 		return err
 	}
 	after := e.enabled(parley.CommandC2CAfterWithdraw)
 	events := 0
-	err := e.store.InTx(ctx, func(tx parley.Querier) error {
+	ps := e.newPushes()
+	err = e.store.InTx(ctx, func(tx parley.Querier) error {
 		events = 0
+		ps.reset()
 		m, err := e.recallable(ctx, tx, key)
 		if err != nil {
 			return err
@@ -133,6 +145,34 @@ func (e *Engine) Recall(ctx context.Context, p RecallParams) error {
 		if err := tx.MessageRecall(ctx, m.ID); err != nil {
 			return fmt.Errorf("chat: recall: %w", err)
 		}
+		now := e.now()
+		operator := p.Operator
+		if operator == "" {
+			operator = e.admin
+		}
+		data, err := marshal(c2cRecallData{
+			ConversationType: conversationC2C,
+			From:             m.From,
+			To:               m.To,
+			MsgKey:           m.MsgKey,
+			MsgSeq:           m.MsgSeq,
+			MsgTime:          m.MsgTime,
+			Operator:         operator,
+		})
+		if err != nil {
+			return err
+		}
+		c, err := appendChange(ctx, tx, parley.C2CConversation(m.From, m.To), parley.ChangeRecall, data, now)
+		if err != nil {
+			return err
+		}
+		if m.SyncOtherMachine == parley.SyncNotToSender {
+			// The sender never saw the message; the recall is the
+			// recipient's only, as the message was.
+			c.Only = m.To
+		}
+		ps.add(tx, c, parley.Audience{Users: []string{m.To, m.From}, SkipSession: p.Origin.SessionID})
+		total := -1
 		if !m.NoUnread && !m.OnlineOnly {
 			conv, err := tx.ConversationGet(ctx, m.To, m.From)
 			if err != nil {
@@ -142,26 +182,37 @@ func (e *Engine) Recall(ctx context.Context, p RecallParams) error {
 				if err := tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: m.To, Peer: m.From, Delta: -1}); err != nil {
 					return fmt.Errorf("chat: count unread: %w", err)
 				}
+				if ps.pub != nil {
+					if total, err = tx.ConversationUnreadTotal(ctx, m.To); err != nil {
+						return fmt.Errorf("chat: count unread: %w", err)
+					}
+					uc, err := unreadChange(m.To, m.From, max(conv.Unread-1, 0), total, now)
+					if err != nil {
+						return err
+					}
+					ps.add(tx, uc, parley.Audience{Users: []string{m.To}})
+				}
 			}
 		}
 		if !after {
 			return nil
 		}
-		unread, err := tx.ConversationUnreadTotal(ctx, m.To)
-		if err != nil {
-			return fmt.Errorf("chat: count unread: %w", err)
+		if total < 0 {
+			if total, err = tx.ConversationUnreadTotal(ctx, m.To); err != nil {
+				return fmt.Errorf("chat: count unread: %w", err)
+			}
 		}
 		body, err := marshal(parley.AfterMsgWithdraw{
 			CallbackCommand: parley.CommandC2CAfterWithdraw,
 			FromAccount:     m.From,
 			ToAccount:       m.To,
 			MsgKey:          m.MsgKey,
-			UnreadMsgNum:    unread,
+			UnreadMsgNum:    total,
 		})
 		if err != nil {
 			return err
 		}
-		if err := tx.EventInsert(ctx, newEvent(parley.CommandC2CAfterWithdraw, parley.C2CConversation(m.From, m.To), body, p.Origin, e.now())); err != nil {
+		if err := tx.EventInsert(ctx, newEvent(parley.CommandC2CAfterWithdraw, parley.C2CConversation(m.From, m.To), body, p.Origin, now)); err != nil {
 			return fmt.Errorf("chat: enqueue the after-recall event: %w", err)
 		}
 		events = 1
@@ -170,7 +221,21 @@ func (e *Engine) Recall(ctx context.Context, p RecallParams) error {
 	if err != nil {
 		return err
 	}
+	ps.flush()
 	e.notify(events)
+	return nil
+}
+
+// withinRecallWindow refuses a client's recall (operator set) of a
+// message older than the client recall window, with code.
+func (e *Engine) withinRecallWindow(operator string, msgTime int64, code int) error {
+	if operator == "" {
+		return nil
+	}
+	age := e.now().Sub(time.Unix(msgTime, 0))
+	if age > e.recallWin {
+		return parley.Errorf(code, "the message was sent %s ago; a client may recall a message only within %s", age.Truncate(time.Second), e.recallWin)
+	}
 	return nil
 }
 
@@ -189,7 +254,8 @@ func (e *Engine) recallable(ctx context.Context, q parley.Querier, key parley.Me
 }
 
 // SetRead marks Report's messages from Peer read up to ReadTime
-// (openim/admin_set_msg_read); zero means now. Read time never moves back.
+// (openim/admin_set_msg_read, or a client's read mark); zero means now.
+// Read time never moves back. Report's other sessions are pushed the mark.
 func (e *Engine) SetRead(ctx context.Context, p SetReadParams) error {
 	if err := e.requireAccounts(ctx, p.Report, parley.ErrFromAccountInvalid, p.Peer, parley.ErrToAccountInvalid, false); err != nil {
 		return err
@@ -197,14 +263,44 @@ func (e *Engine) SetRead(ctx context.Context, p SetReadParams) error {
 	if p.ReadTime < 0 {
 		return parley.Errorf(parley.ErrFormat, "MsgReadTime %d is negative", p.ReadTime)
 	}
+	now := e.now()
 	readTime := p.ReadTime
 	if readTime == 0 {
-		readTime = e.now().Unix()
+		readTime = now.Unix()
 	}
-	_, err := e.store.ConversationMarkRead(ctx, parley.ConversationMarkReadParams{Owner: p.Report, Peer: p.Peer, ReadTime: readTime})
+	ps := e.newPushes()
+	err := e.store.InTx(ctx, func(tx parley.Querier) error {
+		ps.reset()
+		conv, err := tx.ConversationMarkRead(ctx, parley.ConversationMarkReadParams{Owner: p.Report, Peer: p.Peer, ReadTime: readTime})
+		if err != nil {
+			return fmt.Errorf("chat: mark read: %w", err)
+		}
+		total, err := tx.ConversationUnreadTotal(ctx, p.Report)
+		if err != nil {
+			return fmt.Errorf("chat: count unread: %w", err)
+		}
+		data, err := marshal(c2cReadData{
+			ConversationType: conversationC2C,
+			Report:           p.Report,
+			Peer:             p.Peer,
+			MsgReadTime:      conv.ReadTime,
+			UnreadMsgNum:     conv.Unread,
+			AllUnread:        total,
+		})
+		if err != nil {
+			return err
+		}
+		c := &parley.Change{Conversation: parley.C2CConversation(p.Report, p.Peer), Kind: parley.ChangeRead, Only: p.Report, Time: now.UnixMilli(), Data: data}
+		if err := tx.ChangeAppend(ctx, c); err != nil {
+			return fmt.Errorf("chat: append the read change: %w", err)
+		}
+		ps.add(tx, c, parley.Audience{Users: []string{p.Report}, SkipSession: p.Origin.SessionID})
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("chat: mark read: %w", err)
+		return err
 	}
+	ps.flush()
 	return nil
 }
 

@@ -178,8 +178,10 @@ func (e *Engine) commitSend(ctx context.Context, m *parley.Message, checkAccount
 	var orig *parley.Message
 	var refused error
 	events := 0
+	ps := e.newPushes()
 	err := e.store.InTx(ctx, func(tx parley.Querier) error {
 		orig, refused, events = nil, nil, 0
+		ps.reset()
 		if checkAccounts {
 			err := e.requireAccountsIn(ctx, tx, m.From, parley.ErrFromAccountInvalid, m.To, parley.ErrToAccountInvalid, true)
 			var perr *parley.Error
@@ -203,15 +205,17 @@ func (e *Engine) commitSend(ctx context.Context, m *parley.Message, checkAccount
 		if known {
 			return errDuplicateGone
 		}
-		if err := deliver(ctx, tx, m); err != nil {
+		unread, err := e.deliver(ctx, tx, m, origin, ps, now)
+		if err != nil {
 			return err
 		}
 		if ev == nil {
 			return nil
 		}
-		unread, err := tx.ConversationUnreadTotal(ctx, m.To)
-		if err != nil {
-			return fmt.Errorf("chat: count unread: %w", err)
+		if unread < 0 {
+			if unread, err = tx.ConversationUnreadTotal(ctx, m.To); err != nil {
+				return fmt.Errorf("chat: count unread: %w", err)
+			}
 		}
 		ev.Body = body.with(unread)
 		if err := tx.EventInsert(ctx, ev); err != nil {
@@ -229,6 +233,7 @@ func (e *Engine) commitSend(ctx context.Context, m *parley.Message, checkAccount
 	if orig != nil {
 		return resultOf(orig), nil
 	}
+	ps.flush()
 	e.notify(events)
 	return resultOf(m), nil
 }
@@ -327,9 +332,12 @@ func (e *Engine) BatchSendC2C(ctx context.Context, p BatchSendParams) (BatchSend
 	if len(msgs) == 0 {
 		return res, nil
 	}
+	now := e.now()
+	ps := e.newPushes()
 	err = e.store.InTx(ctx, func(tx parley.Querier) error {
+		ps.reset()
 		for _, m := range msgs {
-			if err := deliver(ctx, tx, m); err != nil {
+			if _, err := e.deliver(ctx, tx, m, parley.Origin{}, ps, now); err != nil {
 				return err
 			}
 		}
@@ -338,6 +346,7 @@ func (e *Engine) BatchSendC2C(ctx context.Context, p BatchSendParams) (BatchSend
 	if err != nil {
 		return BatchSendResult{}, err
 	}
+	ps.flush()
 	return res, nil
 }
 
@@ -403,31 +412,64 @@ func findDuplicate(ctx context.Context, q parley.Querier, key parley.MessageGetD
 	return nil, fmt.Errorf("chat: look for a duplicate: %w", err)
 }
 
-// deliver stores m for its recipient and counts it unread. Online-only
-// messages are neither stored nor counted. A message no newer than the
+// deliver stores m, appends it to its conversation's change log, keeps
+// both sides' conversations and counts it unread for the recipient, and
+// has it pushed once tx commits. Online-only messages are only pushed:
+// neither stored, logged nor counted. A message no newer than the
 // recipient's read time is not counted, as ConversationMarkRead would not
 // count it either.
-func deliver(ctx context.Context, tx parley.Querier, m *parley.Message) error {
+//
+// It returns the recipient's unread total when it had to read it (to push
+// the new count), else -1.
+func (e *Engine) deliver(ctx context.Context, tx parley.Querier, m *parley.Message, origin parley.Origin, ps *pushes, now time.Time) (total int, err error) {
+	conversation := parley.C2CConversation(m.From, m.To)
 	if m.OnlineOnly {
-		return nil
+		ps.add(tx, &parley.Change{Conversation: conversation, Kind: parley.ChangeMessage, Time: now.UnixMilli(), Data: c2cMessageData(m)}, c2cAudience(m, origin))
+		return -1, nil
 	}
 	if err := tx.MessageInsert(ctx, m); err != nil {
-		return fmt.Errorf("chat: store the message: %w", err)
+		return -1, fmt.Errorf("chat: store the message: %w", err)
 	}
-	if m.NoUnread {
-		return nil
+	c := &parley.Change{Conversation: conversation, Kind: parley.ChangeMessage, Time: now.UnixMilli(), Data: c2cMessageData(m)}
+	if m.SyncOtherMachine == parley.SyncNotToSender {
+		c.Except = m.From
 	}
-	conv, err := tx.ConversationGet(ctx, m.To, m.From)
+	if err := tx.ChangeAppend(ctx, c); err != nil {
+		return -1, fmt.Errorf("chat: append the message change: %w", err)
+	}
+	ps.add(tx, c, c2cAudience(m, origin))
+	if m.SyncOtherMachine != parley.SyncNotToSender && m.From != m.To {
+		// The sender's side of the conversation, for its conversation list.
+		if err := tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: m.From, Peer: m.To}); err != nil {
+			return -1, fmt.Errorf("chat: keep the sender's conversation: %w", err)
+		}
+	}
+	delta, unread := 0, 0
+	if !m.NoUnread {
+		conv, err := tx.ConversationGet(ctx, m.To, m.From)
+		if err != nil {
+			return -1, fmt.Errorf("chat: get the conversation: %w", err)
+		}
+		if m.MsgTime > conv.ReadTime {
+			delta, unread = 1, conv.Unread+1
+		}
+	}
+	if err := tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: m.To, Peer: m.From, Delta: delta}); err != nil {
+		return -1, fmt.Errorf("chat: count unread: %w", err)
+	}
+	if delta == 0 || ps.pub == nil {
+		return -1, nil
+	}
+	total, err = tx.ConversationUnreadTotal(ctx, m.To)
 	if err != nil {
-		return fmt.Errorf("chat: get the conversation: %w", err)
+		return -1, fmt.Errorf("chat: count unread: %w", err)
 	}
-	if m.MsgTime <= conv.ReadTime {
-		return nil
+	uc, err := unreadChange(m.To, m.From, unread, total, now)
+	if err != nil {
+		return -1, err
 	}
-	if err := tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: m.To, Peer: m.From, Delta: 1}); err != nil {
-		return fmt.Errorf("chat: count unread: %w", err)
-	}
-	return nil
+	ps.add(tx, uc, parley.Audience{Users: []string{m.To}})
+	return total, nil
 }
 
 func resultOf(m *parley.Message) SendResult {

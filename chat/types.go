@@ -124,7 +124,11 @@ type RecallParams struct {
 	From   string
 	To     string
 	MsgKey string
-	Origin parley.Origin
+	// Operator is who recalls: "" means the App admin, who may recall any
+	// message at any age. A client may recall only a message it sent, and
+	// only within the client recall window (20016 after it).
+	Operator string
+	Origin   parley.Origin
 }
 
 // SetReadParams marks Report's messages from Peer read up to ReadTime
@@ -133,6 +137,7 @@ type SetReadParams struct {
 	Report   string
 	Peer     string
 	ReadTime int64
+	Origin   parley.Origin // Report's other sessions are pushed a ChangeRead
 }
 
 // UnreadParams asks for To's unread counts (openim/get_c2c_unread_msg_num):
@@ -270,11 +275,16 @@ type SendGroupResult struct {
 
 // RecallGroupParams recalls group messages (group_open_http_svc/group_msg_recall).
 type RecallGroupParams struct {
-	GroupID  string
-	MsgSeqs  []uint64
-	Reason   string
-	TopicID  string
-	Operator string // "" means the App admin
+	GroupID string
+	MsgSeqs []uint64
+	Reason  string
+	TopicID string
+	// Operator is who recalls: "" means the App admin (every REST call),
+	// who may recall any message at any age. A client (Client set) may
+	// recall its own messages, and the group's owner and admins anyone's,
+	// within the client recall window (10031 after it).
+	Operator string
+	Client   bool
 	Origin   parley.Origin
 }
 
@@ -293,6 +303,9 @@ type GroupHistoryParams struct {
 	MaxSeq       uint64
 	Number       int
 	WithRecalled bool
+	// Member, when set, is the client reading: only a member of the group
+	// may (10007 otherwise). "" is the App admin, who reads any group.
+	Member string
 }
 
 // IsFinished values of group_msg_get_simple.
