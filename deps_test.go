@@ -23,6 +23,8 @@ var allowedImports = map[string][]string{
 	"sqlite":    {"", "modernc.org/sqlite"},
 	"postgres":  {"", "github.com/jackc/pgx/v5"},
 	"restapi":   {"", "chat", "usersig"},
+
+	"internal/websocket": {},
 }
 
 // TestImportDirection keeps the layers honest: the vocabulary and the
