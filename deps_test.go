@@ -25,6 +25,11 @@ var allowedImports = map[string][]string{
 	"restapi":   {"", "chat", "usersig"},
 
 	"internal/websocket": {},
+	"demo":               {},
+	// ws shares restapi's request decoding and answers, so a client's
+	// send_c2c is held to exactly the rules and codes of REST sendmsg.
+	"ws":     {"", "chat", "hub", "usersig", "restapi", "internal/websocket"},
+	"client": {"", "internal/websocket"},
 }
 
 // TestImportDirection keeps the layers honest: the vocabulary and the

@@ -1,6 +1,7 @@
 // Package parleytest boots whole parley servers for end-to-end tests: an
 // in-process server.Server on a free port (Start), a signed REST client
-// (Client), a real HTTP webhook receiver that records what arrives
+// (Client), logged-in clients of the WebSocket client protocol
+// (Server.Dial), a real HTTP webhook receiver that records what arrives
 // (NewReceiver), and the built `parley` binary run as a child process
 // (Binary, StartProc) for tests that must kill a real process.
 //

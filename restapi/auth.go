@@ -73,15 +73,35 @@ func (h *Handler) verifySig(sig, identifier string) error {
 			return nil
 		}
 	}
-	err := usersig.Verify(usersig.VerifyParams{
+	err := VerifyUserSig(usersig.VerifyParams{
 		UserSig:    sig,
 		SDKAppID:   h.sdkAppID,
 		Key:        h.secretKey,
 		Identifier: identifier,
 		Now:        now,
 	})
+	if err != nil {
+		return err
+	}
+	// Only the admin's sigs are worth keeping: anyone else is refused with
+	// 60010 right after, and must not be able to push the admin's out.
+	if h.sigs != nil && identifier == h.admin {
+		if expires, ok := sigExpiry(sig); ok {
+			h.sigs.put(key, expires, now.Unix())
+		}
+	}
+	return nil
+}
+
+// VerifyUserSig verifies a UserSig and answers a bad one with Tencent's
+// codes, the same for REST calls and client logins: 70001 expired, 70003
+// unparsable, 70009 signed with another key, 70013 made for another
+// identifier, 70014 for another SDKAppID.
+func VerifyUserSig(p usersig.VerifyParams) error {
+	err := usersig.Verify(p)
 	switch {
 	case err == nil:
+		return nil
 	case errors.Is(err, usersig.ErrExpired):
 		return parley.NewError(parley.ErrUserSigExpired)
 	case errors.Is(err, usersig.ErrMalformed):
@@ -92,17 +112,8 @@ func (h *Handler) verifySig(sig, identifier string) error {
 		return parley.NewError(parley.ErrUserSigIdentifier)
 	case errors.Is(err, usersig.ErrSDKAppIDMismatch):
 		return parley.NewError(parley.ErrUserSigSDKAppID)
-	default:
-		return parley.NewError(parley.ErrUserSigInvalid)
 	}
-	// Only the admin's sigs are worth keeping: anyone else is refused with
-	// 60010 right after, and must not be able to push the admin's out.
-	if h.sigs != nil && identifier == h.admin {
-		if expires, ok := sigExpiry(sig); ok {
-			h.sigs.put(key, expires, now.Unix())
-		}
-	}
-	return nil
+	return parley.NewError(parley.ErrUserSigInvalid)
 }
 
 // sigExpiry reads the last second at which an already verified UserSig is

@@ -1,6 +1,8 @@
 package restapi
 
 import (
+	"context"
+
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/chat"
 )
@@ -12,6 +14,13 @@ import (
 // 90003, 90054) whatever is wrong with them, and a GroupId no group can
 // have is 10015. REST calls are the App admin's, so the operator is always
 // the admin and no KV's Seq is checked (decision 9.1).
+
+// extensionEngine is the part of the engine the extension calls use,
+// shared by Engine and ClientEngine.
+type extensionEngine interface {
+	SetExtensions(ctx context.Context, p chat.SetExtensionsParams) (chat.SetExtensionsResult, error)
+	GetExtensions(ctx context.Context, p chat.GetExtensionsParams) (chat.GetExtensionsResult, error)
+}
 
 // c2cMessageRef reads which C2C message an extension call is about.
 func c2cMessageRef(f fields) (ref chat.MessageRef, err error) {
@@ -127,12 +136,18 @@ type getKeyValuesAnswer struct {
 	ExtensionList []parley.ExtensionKV `json:"ExtensionList"`
 }
 
+// setExtensions runs an extension write as c.user: "" for REST calls,
+// which are the App admin's.
 func (h *Handler) setExtensions(c *call, ref chat.MessageRef) (any, error) {
+	return setExtensionsWith(h.engine, c, ref)
+}
+
+func setExtensionsWith(engine extensionEngine, c *call, ref chat.MessageRef) (any, error) {
 	op, kvs, err := extensionOp(c.f)
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.engine.SetExtensions(c.ctx, chat.SetExtensionsParams{Ref: ref, OperateType: op, KVs: kvs, Origin: c.origin})
+	res, err := engine.SetExtensions(c.ctx, chat.SetExtensionsParams{Ref: ref, Operator: c.user, OperateType: op, KVs: kvs, Origin: c.origin})
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +160,15 @@ func (h *Handler) setExtensions(c *call, ref chat.MessageRef) (any, error) {
 }
 
 func (h *Handler) getExtensions(c *call, ref chat.MessageRef) (any, error) {
+	return getExtensionsWith(h.engine, c, ref)
+}
+
+func getExtensionsWith(engine extensionEngine, c *call, ref chat.MessageRef) (any, error) {
 	start, err := startSeq(c.f)
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.engine.GetExtensions(c.ctx, chat.GetExtensionsParams{Ref: ref, StartSeq: start})
+	res, err := engine.GetExtensions(c.ctx, chat.GetExtensionsParams{Ref: ref, StartSeq: start, Operator: c.user})
 	if err != nil {
 		return nil, err
 	}

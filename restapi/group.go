@@ -840,43 +840,57 @@ type groupRecallAnswer struct {
 }
 
 func (h *Handler) groupMsgRecall(c *call) (any, error) {
-	id, err := groupID(c.f, badGroupParam)
+	p, err := decodeGroupRecall(c.f)
 	if err != nil {
 		return nil, err
 	}
-	const name = "MsgSeqList"
-	elems, err := boundedArray(c.f, name, true, parley.MaxRecallSeqs, badGroupParam)
+	p.Origin = c.origin
+	results, err := h.engine.RecallGroup(c.ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	return groupRecallAnswerOf(results), nil
+}
+
+// decodeGroupRecall reads group_msg_recall (and a client's recall_group).
+func decodeGroupRecall(f fields) (chat.RecallGroupParams, error) {
+	id, err := groupID(f, badGroupParam)
+	if err != nil {
+		return chat.RecallGroupParams{}, err
+	}
+	const name = "MsgSeqList"
+	elems, err := boundedArray(f, name, true, parley.MaxRecallSeqs, badGroupParam)
+	if err != nil {
+		return chat.RecallGroupParams{}, err
 	}
 	objs, err := objectsOf(name, elems, badGroupParam)
 	if err != nil {
-		return nil, err
+		return chat.RecallGroupParams{}, err
 	}
 	seqs, err := requiredEach(objs, name, "MsgSeq", badGroupParam, fields.uint64)
 	if err != nil {
-		return nil, err
+		return chat.RecallGroupParams{}, err
 	}
-	reason, _, err := c.f.string("Reason", badGroupParam)
+	reason, _, err := f.string("Reason", badGroupParam)
 	if err != nil {
-		return nil, err
+		return chat.RecallGroupParams{}, err
 	}
 	if len(reason) > maxRecallReasonBytes {
-		return nil, parley.Errorf(badGroupParam, "Reason is %d bytes; at most %d are allowed", len(reason), maxRecallReasonBytes)
+		return chat.RecallGroupParams{}, parley.Errorf(badGroupParam, "Reason is %d bytes; at most %d are allowed", len(reason), maxRecallReasonBytes)
 	}
-	topic, _, err := c.f.string("TopicId", badGroupParam)
+	topic, _, err := f.string("TopicId", badGroupParam)
 	if err != nil {
-		return nil, err
+		return chat.RecallGroupParams{}, err
 	}
-	results, err := h.engine.RecallGroup(c.ctx, chat.RecallGroupParams{GroupID: id, MsgSeqs: seqs, Reason: reason, TopicID: topic, Origin: c.origin})
-	if err != nil {
-		return nil, err
-	}
+	return chat.RecallGroupParams{GroupID: id, MsgSeqs: seqs, Reason: reason, TopicID: topic}, nil
+}
+
+func groupRecallAnswerOf(results []chat.RecallResult) groupRecallAnswer {
 	answer := groupRecallAnswer{RecallRetList: make([]recallRetItem, 0, len(results))}
 	for _, r := range results {
 		answer.RecallRetList = append(answer.RecallRetList, recallRetItem{MsgSeq: r.MsgSeq, RetCode: r.Code})
 	}
-	return answer, nil
+	return answer
 }
 
 // priorityNumber is MsgPriority as group_msg_get_simple answers it: a
@@ -918,35 +932,49 @@ type groupHistoryAnswer struct {
 }
 
 func (h *Handler) groupMsgGetSimple(c *call) (any, error) {
-	id, err := groupID(c.f, badGroupParam)
+	p, err := decodeGroupHistory(c.f)
 	if err != nil {
 		return nil, err
 	}
-	number, present, err := c.f.int("ReqMsgNumber", badGroupParam)
+	res, err := h.engine.GroupHistory(c.ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	return groupHistoryAnswerOf(p.GroupID, res), nil
+}
+
+// decodeGroupHistory reads group_msg_get_simple (and a client's
+// history_group).
+func decodeGroupHistory(f fields) (chat.GroupHistoryParams, error) {
+	id, err := groupID(f, badGroupParam)
+	if err != nil {
+		return chat.GroupHistoryParams{}, err
+	}
+	number, present, err := f.int("ReqMsgNumber", badGroupParam)
+	if err != nil {
+		return chat.GroupHistoryParams{}, err
 	}
 	if !present {
-		return nil, parley.Errorf(badGroupParam, "ReqMsgNumber is required")
+		return chat.GroupHistoryParams{}, parley.Errorf(badGroupParam, "ReqMsgNumber is required")
 	}
 	if number < 1 || number > parley.MaxGetSimpleMsgs {
-		return nil, parley.Errorf(badGroupParam, "ReqMsgNumber must be 1 to %d, got %d", parley.MaxGetSimpleMsgs, number)
+		return chat.GroupHistoryParams{}, parley.Errorf(badGroupParam, "ReqMsgNumber must be 1 to %d, got %d", parley.MaxGetSimpleMsgs, number)
 	}
-	maxSeq, _, err := c.f.uint64("ReqMsgSeq", badGroupParam)
+	maxSeq, _, err := f.uint64("ReqMsgSeq", badGroupParam)
 	if err != nil {
-		return nil, err
+		return chat.GroupHistoryParams{}, err
 	}
-	withRecalled, err := c.f.flag("WithRecalledMsg", badGroupParam)
+	withRecalled, err := f.flag("WithRecalledMsg", badGroupParam)
 	if err != nil {
-		return nil, err
+		return chat.GroupHistoryParams{}, err
 	}
-	if _, _, err := c.f.string("TopicId", badGroupParam); err != nil {
-		return nil, err
+	if _, _, err := f.string("TopicId", badGroupParam); err != nil {
+		return chat.GroupHistoryParams{}, err
 	}
-	res, err := h.engine.GroupHistory(c.ctx, chat.GroupHistoryParams{GroupID: id, MaxSeq: maxSeq, Number: int(number), WithRecalled: withRecalled})
-	if err != nil {
-		return nil, err
-	}
+	return chat.GroupHistoryParams{GroupID: id, MaxSeq: maxSeq, Number: int(number), WithRecalled: withRecalled}, nil
+}
+
+func groupHistoryAnswerOf(id string, res chat.GroupHistoryResult) groupHistoryAnswer {
 	answer := groupHistoryAnswer{GroupID: id, IsFinished: res.IsFinished, RspMsgList: make([]groupHistoryMsg, 0, len(res.Messages))}
 	for _, m := range res.Messages {
 		if m == nil {
@@ -975,5 +1003,5 @@ func (h *Handler) groupMsgGetSimple(c *call) (any, error) {
 		}
 		answer.RspMsgList = append(answer.RspMsgList, out)
 	}
-	return answer, nil
+	return answer
 }

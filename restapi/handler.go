@@ -130,6 +130,9 @@ type call struct {
 	ctx    context.Context
 	f      fields
 	origin parley.Origin
+	// user is the logged-in user of a client session's request; "" for
+	// REST calls, which are the App admin's.
+	user string
 }
 
 // New validates cfg and returns a Handler.
@@ -320,10 +323,24 @@ func originOf(r *http.Request) parley.Origin {
 	return parley.Origin{ClientIP: host, OptPlatform: parley.OptPlatformREST}
 }
 
-// answerFor is the one table from errors to answers.
+// answerFor is the one table from errors to answers, logging the cause of
+// an internal error.
 func (h *Handler) answerFor(err error, resource string) (code int, info string) {
+	code, info, internal := ErrorAnswer(err)
+	if internal {
+		h.log.Error("restapi internal error", "resource", resource, "err", err)
+	}
+	return code, info
+}
+
+// ErrorAnswer is the one table from errors to answers, shared by the REST
+// surface and client sessions: 0 and "" for nil; the code and Info of a
+// *parley.Error (its standard text when Info is empty); for anything else
+// 91000 and its standard text, with internal set: the caller logs the
+// cause, which is never sent.
+func ErrorAnswer(err error) (code int, info string, internal bool) {
 	if err == nil {
-		return 0, ""
+		return 0, "", false
 	}
 	var pe *parley.Error
 	if errors.As(err, &pe) && pe.Code != 0 {
@@ -331,10 +348,9 @@ func (h *Handler) answerFor(err error, resource string) (code int, info string) 
 		if info == "" {
 			info = parley.ErrorText(pe.Code)
 		}
-		return pe.Code, info
+		return pe.Code, info, false
 	}
-	h.log.Error("restapi internal error", "resource", resource, "err", err)
-	return parley.ErrInternal, parley.ErrorText(parley.ErrInternal)
+	return parley.ErrInternal, parley.ErrorText(parley.ErrInternal), true
 }
 
 // writeAnswer writes the envelope in Tencent's key order, then the fields

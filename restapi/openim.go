@@ -182,17 +182,33 @@ func (a sendMsgAnswer) appendMembers(dst []byte) []byte {
 }
 
 func (h *Handler) sendMsg(c *call) (any, error) {
-	to, err := account(c.f, "To_Account", parley.ErrToAccountInvalid, true)
+	p, err := decodeSendMsg(c.f)
 	if err != nil {
 		return nil, err
 	}
-	m, err := decodeMessage(c.f)
+	p.Origin = c.origin
+	// A before-send callback's custom code (120001-130000) comes back as a
+	// *parley.Error and is passed through, code and text, by answerFor.
+	res, err := h.engine.SendC2C(c.ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	onlineOnly, err := c.f.flag("OnlineOnlyFlag", parley.ErrFormat)
+	return sendMsgAnswer{MsgTime: res.MsgTime, MsgKey: res.MsgKey, MsgID: res.MsgID}, nil
+}
+
+// decodeSendMsg reads sendmsg (and a client's send_c2c).
+func decodeSendMsg(f fields) (chat.SendParams, error) {
+	to, err := account(f, "To_Account", parley.ErrToAccountInvalid, true)
 	if err != nil {
-		return nil, err
+		return chat.SendParams{}, err
+	}
+	m, err := decodeMessage(f)
+	if err != nil {
+		return chat.SendParams{}, err
+	}
+	onlineOnly, err := f.flag("OnlineOnlyFlag", parley.ErrFormat)
+	if err != nil {
+		return chat.SendParams{}, err
 	}
 	p := chat.SendParams{
 		From:                  m.from,
@@ -209,11 +225,10 @@ func (h *Handler) sendMsg(c *call) (any, error) {
 		WithMuteNotifications: m.withMute,
 		SupportExtension:      m.supportExtension,
 		NeedReadReceipt:       m.needReadReceipt,
-		Origin:                c.origin,
 	}
-	forbid, _, err := c.f.stringArray("ForbidCallbackControl", parley.ErrFormat)
+	forbid, _, err := f.stringArray("ForbidCallbackControl", parley.ErrFormat)
 	if err != nil {
-		return nil, err
+		return chat.SendParams{}, err
 	}
 	for _, v := range forbid {
 		switch v {
@@ -222,16 +237,10 @@ func (h *Handler) sendMsg(c *call) (any, error) {
 		case parley.ForbidAfterSendCallback:
 			p.ForbidAfterCallback = true
 		default:
-			return nil, parley.Errorf(parley.ErrFormat, "ForbidCallbackControl: unknown value %q", v)
+			return chat.SendParams{}, parley.Errorf(parley.ErrFormat, "ForbidCallbackControl: unknown value %q", v)
 		}
 	}
-	// A before-send callback's custom code (120001-130000) comes back as a
-	// *parley.Error and is passed through, code and text, by answerFor.
-	res, err := h.engine.SendC2C(c.ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return sendMsgAnswer{MsgTime: res.MsgTime, MsgKey: res.MsgKey, MsgID: res.MsgID}, nil
+	return p, nil
 }
 
 type batchError struct {
@@ -326,38 +335,52 @@ func (h *Handler) getRoamMsg(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	p, err := decodeRoam(c.f, operator, peer)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.engine.Roam(c.ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return roamAnswerOf(res), nil
+}
+
+// decodeRoam reads the page admin_getroammsg (and a client's history_c2c)
+// asks for: MaxCnt, MinTime and MaxTime are required, LastMsgKey is not.
+func decodeRoam(f fields, operator, peer string) (chat.RoamParams, error) {
 	var nums [3]int64
 	for i, name := range []string{"MaxCnt", "MinTime", "MaxTime"} {
-		n, present, err := c.f.int(name, parley.ErrFormat)
+		n, present, err := f.int(name, parley.ErrFormat)
 		if err != nil {
-			return nil, err
+			return chat.RoamParams{}, err
 		}
 		if !present {
-			return nil, parley.Errorf(parley.ErrFormat, "%s is required", name)
+			return chat.RoamParams{}, parley.Errorf(parley.ErrFormat, "%s is required", name)
 		}
 		if n < 0 {
-			return nil, parley.Errorf(parley.ErrFormat, "%s must not be negative", name)
+			return chat.RoamParams{}, parley.Errorf(parley.ErrFormat, "%s must not be negative", name)
 		}
 		nums[i] = n
 	}
 	if nums[0] == 0 {
-		return nil, parley.Errorf(parley.ErrFormat, "MaxCnt must be at least 1")
+		return chat.RoamParams{}, parley.Errorf(parley.ErrFormat, "MaxCnt must be at least 1")
 	}
-	lastKey, _, err := c.f.string("LastMsgKey", parley.ErrMsgKeyInvalid)
+	lastKey, _, err := f.string("LastMsgKey", parley.ErrMsgKeyInvalid)
 	if err != nil {
-		return nil, err
+		return chat.RoamParams{}, err
 	}
-	res, err := h.engine.Roam(c.ctx, chat.RoamParams{
+	return chat.RoamParams{
 		Operator:   operator,
 		Peer:       peer,
 		MaxCnt:     clampInt(nums[0]),
 		MinTime:    nums[1],
 		MaxTime:    nums[2],
 		LastMsgKey: lastKey,
-	})
-	if err != nil {
-		return nil, err
-	}
+	}, nil
+}
+
+func roamAnswerOf(res chat.RoamResult) roamAnswer {
 	answer := roamAnswer{
 		LastMsgTime: res.LastMsgTime,
 		LastMsgKey:  res.LastMsgKey,
@@ -397,7 +420,7 @@ func (h *Handler) getRoamMsg(c *call) (any, error) {
 		answer.MsgList = append(answer.MsgList, out)
 	}
 	answer.MsgCnt = len(answer.MsgList)
-	return answer, nil
+	return answer
 }
 
 func (h *Handler) msgWithdraw(c *call) (any, error) {

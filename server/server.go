@@ -1,12 +1,14 @@
 // Package server wires parley together: the SQLite store, the chat engine,
-// the webhook delivery worker and the REST handler, behind one http.Server.
+// the webhook delivery worker, the REST handler, and the client protocol
+// (the hub and the WebSocket server at /v1/ws), behind one http.Server.
 //
 // # Lifecycle
 //
 // New validates Options, creates the data directory, loads or generates the
 // app and opens the store; nothing listens yet. Start listens (port 0 works)
 // and starts the delivery worker; it returns once connections are accepted.
-// Shutdown stops accepting, lets in-flight requests finish, then stops the
+// Shutdown stops accepting, lets in-flight requests finish, closes the
+// WebSocket connections (1001) and waits for their requests, then stops the
 // delivery worker (events it had not delivered stay in the outbox for the
 // next start), then closes the store. Shutdown is idempotent and may be
 // called without Start.
@@ -48,8 +50,11 @@ import (
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/chat"
 	"github.com/parley-im/parley/delivery"
+	"github.com/parley-im/parley/demo"
+	"github.com/parley-im/parley/hub"
 	"github.com/parley-im/parley/restapi"
 	"github.com/parley-im/parley/sqlite"
+	"github.com/parley-im/parley/ws"
 )
 
 // Defaults of Options.
@@ -126,6 +131,21 @@ type Options struct {
 	// means no limit.
 	GroupMsgRate int
 
+	// HeartbeatInterval is how often WebSocket clients are pinged; one
+	// silent for twice as long plus 10s is disconnected. Zero means 30s.
+	HeartbeatInterval time.Duration
+	// ClientRecallWindow is how long after sending a client may recall its
+	// message. Zero means chat.DefaultClientRecallWindow (2 minutes).
+	ClientRecallWindow time.Duration
+	// SessionQueueMessages and SessionQueueBytes bound each WebSocket
+	// session's send queue; a client that lets it fill up is disconnected
+	// (4008). Zero means 4096 messages and 4 MiB.
+	SessionQueueMessages int
+	SessionQueueBytes    int
+	// MaxSessionsPerUser bounds one user's WebSocket sessions; one more
+	// closes the oldest (4009). Zero means 10.
+	MaxSessionsPerUser int
+
 	// Logger receives the server's logs. nil discards them.
 	Logger *slog.Logger
 	// Now is the clock. nil means time.Now.
@@ -143,6 +163,8 @@ type Server struct {
 	webhookSecrets []string
 	worker         *delivery.Worker // nil when callbacks are off
 	caller         *delivery.Caller // nil when callbacks are off
+	hub            *hub.Hub
+	ws             *ws.Server
 	http           *http.Server
 
 	addr atomic.Pointer[string] // set by Start; read without mu so Shutdown never blocks it
@@ -189,6 +211,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, app: app, webhookSecrets: webhookSecrets, log: opts.Logger, store: store}
 	if err := s.build(ctx); err != nil {
+		if s.hub != nil {
+			s.hub.Close()
+		}
 		store.Close()
 		return nil, err
 	}
@@ -244,6 +269,21 @@ func (o *Options) fill() error {
 	}
 	if o.BreakerCooldown < 0 {
 		return fmt.Errorf("server: breaker cool-down %v is negative", o.BreakerCooldown)
+	}
+	if o.HeartbeatInterval < 0 {
+		return fmt.Errorf("server: heartbeat interval %v is negative", o.HeartbeatInterval)
+	}
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = ws.DefaultHeartbeatInterval
+	}
+	if o.ClientRecallWindow < 0 {
+		return fmt.Errorf("server: client recall window %v is negative", o.ClientRecallWindow)
+	}
+	if o.SessionQueueMessages < 0 || o.SessionQueueBytes < 0 {
+		return fmt.Errorf("server: session queue bounds %d messages, %d bytes: negative", o.SessionQueueMessages, o.SessionQueueBytes)
+	}
+	if o.MaxSessionsPerUser < 0 {
+		return fmt.Errorf("server: max sessions per user %d is negative", o.MaxSessionsPerUser)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -313,12 +353,31 @@ func (s *Server) build(ctx context.Context) error {
 		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
 	})
 
+	// The hub exists before the engine, which publishes to it; a change
+	// that commits before anyone is online is pushed to no one and synced
+	// later, as for any client that was offline.
+	s.hub, err = hub.New(hub.Config{
+		Encode:             ws.EncodePush,
+		QueueMessages:      o.SessionQueueMessages,
+		QueueBytes:         o.SessionQueueBytes,
+		PingInterval:       o.HeartbeatInterval,
+		MaxSessionsPerUser: o.MaxSessionsPerUser,
+		Logger:             o.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	// The engine publishes through the ws Publisher, which tells each
+	// client's reply the seq of the change the request made.
+	pub := ws.NewPublisher(s.hub)
 	cfg := chat.Config{
 		Store:                   s.store,
 		Admin:                   s.app.Admin,
 		RejectOnCallbackFailure: o.BeforeSendPolicy == PolicyReject,
 		RestrictedWords:         o.RestrictedWords,
 		GroupMsgRate:            o.GroupMsgRate,
+		Publisher:               pub,
+		ClientRecallWindow:      o.ClientRecallWindow,
 		Now:                     o.Now,
 	}
 	if o.CallbackURL != "" {
@@ -380,11 +439,28 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	s.ws, err = ws.New(ws.Config{
+		Engine:            engine,
+		Hub:               s.hub,
+		Publisher:         pub,
+		SDKAppID:          s.app.SDKAppID,
+		Key:               s.app.SecretKey,
+		HeartbeatInterval: o.HeartbeatInterval,
+		Logger:            o.Logger,
+		Now:               o.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 
 	// Not an http.ServeMux: it answers unclean paths such as /v4//x with a
 	// redirect before any handler sees them. Everything but the health check
 	// and the metrics goes to the REST handler, so even a wrong path gets a
 	// Tencent-style JSON answer, never an HTML page or a 3xx/404.
+	demoPage, err := demo.New(demo.Config{})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method != http.MethodGet:
@@ -394,6 +470,12 @@ func (s *Server) build(ctx context.Context) error {
 			return
 		case r.URL.Path == "/metrics":
 			metricsHandler.ServeHTTP(w, r)
+			return
+		case r.URL.Path == WSPath:
+			s.ws.ServeHTTP(w, r)
+			return
+		case r.URL.Path == "/demo" || strings.HasPrefix(r.URL.Path, demo.DefaultPrefix):
+			demoPage.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
@@ -455,6 +537,15 @@ func (s *Server) Addr() string {
 // URL is the server's base URL, e.g. http://127.0.0.1:8080.
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
+// WSPath is the path of the client protocol's WebSocket endpoint.
+const WSPath = "/v1/ws"
+
+// WSURL is the client protocol's endpoint, e.g. ws://127.0.0.1:8080/v1/ws.
+func (s *Server) WSURL() string { return "ws://" + s.Addr() + WSPath }
+
+// Hub is the server's hub: who is online, for tests and admin tools.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
 // App is the app the server answers for.
 func (s *Server) App() App { return s.app }
 
@@ -488,6 +579,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			_ = s.http.Close()
 		}
 		<-s.serveDone
+	}
+	// The hijacked WebSocket connections outlive http.Shutdown: first no
+	// new logins, then every session closed (1001), then their requests
+	// waited for, all before the store goes.
+	s.ws.Close()
+	s.hub.Close()
+	if err := s.ws.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: websocket: %w", err))
 	}
 	if s.worker != nil {
 		if err := s.worker.Shutdown(ctx); err != nil {

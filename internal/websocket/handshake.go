@@ -99,6 +99,10 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts UpgradeOptions) (*Conn
 	if err != nil {
 		return refuse(http.StatusInternalServerError, "cannot take the connection over: "+err.Error())
 	}
+	// net/http's read and write timeouts stay set on a hijacked conn;
+	// from here on the caller's deadlines (SetIdleTimeout, write
+	// deadlines) are the only ones.
+	conn.SetDeadline(time.Time{})
 	// A client may send frames right behind its handshake. Keep only those
 	// bytes, not net/http's reader, nor its writer, which holds nothing.
 	var pending []byte

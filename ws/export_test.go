@@ -1,0 +1,7 @@
+package ws
+
+// Unexported encoders, for the black-box tests of the wire format.
+var (
+	EncodeReply = encodeReply
+	EncodeKick  = encodeKick
+)
