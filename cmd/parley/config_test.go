@@ -123,46 +123,54 @@ func TestREADMEConfigExample(t *testing.T) {
 func TestEveryServeFlagHasAnEnvVariableAndAFileKey(t *testing.T) {
 	// One value per flag that differs from its default.
 	values := map[string]string{
-		"addr":                "0.0.0.0:9",
-		"data":                "/d",
-		"sdkappid":            "1400012345",
-		"secret-key":          "sk",
-		"admin":               "boss",
-		"callback-url":        "https://example.com/hook",
-		"callback-token":      "tok",
-		"callback-timeout":    "3s",
-		"callback-commands":   "C2C.CallbackAfterSendMsg",
-		"webhook-secret":      secretA + "," + secretB,
-		"before-send-policy":  "reject",
-		"restricted-words":    "/words.txt",
-		"retry-schedule":      "1s,2s",
-		"group-msg-rate":      "0",
-		"breaker-threshold":   "3",
-		"webhook-concurrency": "7",
-		"breaker-cooldown":    "1m0s",
-		"log-level":           "debug",
+		"addr":                  "0.0.0.0:9",
+		"data":                  "/d",
+		"sdkappid":              "1400012345",
+		"secret-key":            "sk",
+		"admin":                 "boss",
+		"callback-url":          "https://example.com/hook",
+		"callback-token":        "tok",
+		"callback-timeout":      "3s",
+		"callback-commands":     "C2C.CallbackAfterSendMsg",
+		"webhook-secret":        secretA + "," + secretB,
+		"before-send-policy":    "reject",
+		"restricted-words":      "/words.txt",
+		"retry-schedule":        "1s,2s",
+		"group-msg-rate":        "0",
+		"breaker-threshold":     "3",
+		"webhook-concurrency":   "7",
+		"breaker-cooldown":      "1m0s",
+		"heartbeat":             "15s",
+		"client-recall-window":  "5m0s",
+		"session-queue":         "64",
+		"max-sessions-per-user": "3",
+		"log-level":             "debug",
 	}
 	check := func(t *testing.T, c *serveConfig) {
 		t.Helper()
 		got := map[string]string{
-			"addr":                c.addr,
-			"data":                c.data,
-			"sdkappid":            formatUint(c.sdkappid),
-			"secret-key":          c.secretKey,
-			"admin":               c.admin,
-			"callback-url":        c.callbackURL.String(),
-			"callback-token":      c.callbackToken,
-			"callback-timeout":    c.callbackTimeout.String(),
-			"callback-commands":   c.callbackCommands.String(),
-			"webhook-secret":      c.webhookSecrets.String(),
-			"before-send-policy":  c.beforeSendPolicy.String(),
-			"restricted-words":    c.restrictedWords,
-			"retry-schedule":      c.retrySchedule.String(),
-			"group-msg-rate":      strconv.Itoa(c.groupMsgRate),
-			"breaker-threshold":   strconv.Itoa(c.breakerThreshold),
-			"webhook-concurrency": strconv.Itoa(c.concurrency),
-			"breaker-cooldown":    c.breakerCooldown.String(),
-			"log-level":           strings.ToLower(c.logLevel.String()),
+			"addr":                  c.addr,
+			"data":                  c.data,
+			"sdkappid":              formatUint(c.sdkappid),
+			"secret-key":            c.secretKey,
+			"admin":                 c.admin,
+			"callback-url":          c.callbackURL.String(),
+			"callback-token":        c.callbackToken,
+			"callback-timeout":      c.callbackTimeout.String(),
+			"callback-commands":     c.callbackCommands.String(),
+			"webhook-secret":        c.webhookSecrets.String(),
+			"before-send-policy":    c.beforeSendPolicy.String(),
+			"restricted-words":      c.restrictedWords,
+			"retry-schedule":        c.retrySchedule.String(),
+			"group-msg-rate":        strconv.Itoa(c.groupMsgRate),
+			"breaker-threshold":     strconv.Itoa(c.breakerThreshold),
+			"webhook-concurrency":   strconv.Itoa(c.concurrency),
+			"breaker-cooldown":      c.breakerCooldown.String(),
+			"heartbeat":             c.heartbeat.String(),
+			"client-recall-window":  c.recallWindow.String(),
+			"session-queue":         strconv.Itoa(c.sessionQueue),
+			"max-sessions-per-user": strconv.Itoa(c.sessionsPerUser),
+			"log-level":             strings.ToLower(c.logLevel.String()),
 		}
 		for k, want := range values {
 			if got[k] != want {
@@ -679,5 +687,33 @@ func TestBreakerOptions(t *testing.T) {
 				t.Errorf("BreakerCooldown = %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+func TestClientOptions(t *testing.T) {
+	c, err := loadServeConfig(nil, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := c.options(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.HeartbeatInterval != 30*time.Second || opts.ClientRecallWindow != 2*time.Minute || opts.SessionQueueMessages != 4096 || opts.MaxSessionsPerUser != 10 {
+		t.Errorf("defaults: heartbeat %v, recall window %v, queue %d, sessions %d", opts.HeartbeatInterval, opts.ClientRecallWindow, opts.SessionQueueMessages, opts.MaxSessionsPerUser)
+	}
+	for _, bad := range [][]string{
+		{"--heartbeat", "0s"},
+		{"--client-recall-window", "-1s"},
+		{"--session-queue", "0"},
+		{"--max-sessions-per-user", "0"},
+	} {
+		c, err := loadServeConfig(bad, envOf(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.options(nil); err == nil {
+			t.Errorf("%v: options() succeeded", bad)
+		}
 	}
 }

@@ -46,6 +46,10 @@ type serveConfig struct {
 	breakerCooldown  time.Duration
 	concurrency      int
 	groupMsgRate     int
+	heartbeat        time.Duration
+	recallWindow     time.Duration
+	sessionQueue     int
+	sessionsPerUser  int
 	logLevel         slog.Level
 }
 
@@ -84,6 +88,10 @@ func newServeFlags(w io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.concurrency, "webhook-concurrency", 128, "most after-callback requests in flight to the callback URL at once: that many conversations are delivered in parallel, each in order")
 	fs.DurationVar(&c.breakerCooldown, "breaker-cooldown", 5*time.Second, "`DURATION` an open circuit breaker waits before one probe attempt; it doubles while probes fail, up to 5m (or this, if longer)")
 	fs.IntVar(&c.groupMsgRate, "group-msg-rate", chat.DefaultGroupMsgRate, "most messages `PER_SECOND` one group accepts (send_group_msg answers 10023 beyond it); 0 or less means no limit")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "`DURATION` between pings to each WebSocket client; a client silent for twice as long plus 10s is disconnected")
+	fs.DurationVar(&c.recallWindow, "client-recall-window", chat.DefaultClientRecallWindow, "`DURATION` after sending during which a client may recall its message (20016 / 10031 after it); REST recalls have no limit")
+	fs.IntVar(&c.sessionQueue, "session-queue", 4096, "most `MESSAGES` queued for one WebSocket client; a client that lets more pile up is disconnected as a slow consumer (4008)")
+	fs.IntVar(&c.sessionsPerUser, "max-sessions-per-user", 10, "most WebSocket `SESSIONS` one user may have at once; one more closes the oldest (4009)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "`LEVEL` of logging: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprint(w, `Usage: parley serve [flags]
@@ -129,21 +137,37 @@ func loadServeConfig(args []string, env lookupEnv, w io.Writer) (*serveConfig, e
 // restricted-words file.
 func (c *serveConfig) options(logger *slog.Logger) (server.Options, error) {
 	opts := server.Options{
-		Addr:               c.addr,
-		DataDir:            c.data,
-		App:                server.App{SDKAppID: c.sdkappid, SecretKey: c.secretKey, Admin: c.admin},
-		CallbackURL:        c.callbackURL.s,
-		CallbackToken:      c.callbackToken,
-		CallbackTimeout:    c.callbackTimeout,
-		CallbackCommands:   c.callbackCommands.list,
-		WebhookSecrets:     c.webhookSecrets.list,
-		BeforeSendPolicy:   c.beforeSendPolicy.String(),
-		RetrySchedule:      c.retrySchedule.list,
-		GroupMsgRate:       c.groupMsgRate,
-		BreakerThreshold:   c.breakerThreshold,
-		BreakerCooldown:    c.breakerCooldown,
-		WebhookConcurrency: c.concurrency,
-		Logger:             logger,
+		Addr:                 c.addr,
+		DataDir:              c.data,
+		App:                  server.App{SDKAppID: c.sdkappid, SecretKey: c.secretKey, Admin: c.admin},
+		CallbackURL:          c.callbackURL.s,
+		CallbackToken:        c.callbackToken,
+		CallbackTimeout:      c.callbackTimeout,
+		CallbackCommands:     c.callbackCommands.list,
+		WebhookSecrets:       c.webhookSecrets.list,
+		BeforeSendPolicy:     c.beforeSendPolicy.String(),
+		RetrySchedule:        c.retrySchedule.list,
+		GroupMsgRate:         c.groupMsgRate,
+		BreakerThreshold:     c.breakerThreshold,
+		BreakerCooldown:      c.breakerCooldown,
+		WebhookConcurrency:   c.concurrency,
+		HeartbeatInterval:    c.heartbeat,
+		ClientRecallWindow:   c.recallWindow,
+		SessionQueueMessages: c.sessionQueue,
+		MaxSessionsPerUser:   c.sessionsPerUser,
+		Logger:               logger,
+	}
+	if c.heartbeat <= 0 {
+		return server.Options{}, fmt.Errorf("heartbeat %v: want a positive duration", c.heartbeat)
+	}
+	if c.recallWindow <= 0 {
+		return server.Options{}, fmt.Errorf("client recall window %v: want a positive duration", c.recallWindow)
+	}
+	if c.sessionQueue <= 0 {
+		return server.Options{}, fmt.Errorf("session queue %d: want at least 1 message", c.sessionQueue)
+	}
+	if c.sessionsPerUser <= 0 {
+		return server.Options{}, fmt.Errorf("max sessions per user %d: want at least 1", c.sessionsPerUser)
 	}
 	if c.concurrency <= 0 {
 		return server.Options{}, fmt.Errorf("webhook concurrency %d: want at least 1", c.concurrency)
