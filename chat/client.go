@@ -28,10 +28,14 @@ type Publisher interface {
 // its own message: Tencent's default of two minutes.
 const DefaultClientRecallWindow = 2 * time.Minute
 
-// DefaultSyncLimit and MaxSyncLimit bound a page of Sync.
+// DefaultSyncLimit and MaxSyncLimit bound a page of Sync by changes, and
+// MaxSyncBytes by the size of their data: a page holds at least one
+// change, and stops before the one that would take it past MaxSyncBytes,
+// so an answer stays well under a client's frame limit.
 const (
 	DefaultSyncLimit = 100
 	MaxSyncLimit     = 500
+	MaxSyncBytes     = 256 << 10
 )
 
 // SyncParams asks for the changes of one conversation of User after
@@ -150,6 +154,14 @@ func (e *Engine) Sync(ctx context.Context, p SyncParams) (SyncResult, error) {
 	res := SyncResult{Changes: changes, Head: head, Complete: len(changes) <= limit}
 	if !res.Complete {
 		res.Changes = changes[:limit]
+	}
+	size := 0
+	for i, c := range res.Changes {
+		size += len(c.Data)
+		if i > 0 && size > MaxSyncBytes {
+			res.Changes, res.Complete = res.Changes[:i], false
+			break
+		}
 	}
 	if n := len(res.Changes); n > 0 && res.Changes[n-1].Seq > res.Head {
 		res.Head = res.Changes[n-1].Seq

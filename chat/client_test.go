@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -549,5 +550,40 @@ func TestChangeDataIsEncodingJSON(t *testing.T) {
 	}
 	if got := msgs[0].Change.Data; !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
 		t.Errorf("data\n got %s\nwant %s", got, want.Bytes())
+	}
+}
+
+// A page of Sync stops at MaxSyncBytes of data, whatever its Limit, so a
+// client's answer frame stays bounded; paging on gets the rest.
+func TestSyncPageIsBoundedInBytes(t *testing.T) {
+	e, _ := setupPub(t, nil)
+	e.importUsers(t, "alice", "bob")
+	big := strings.Repeat("x", 11*1024)
+	const n = 30
+	for i := range n {
+		e.send(t, chat.SendParams{From: "alice", To: "bob", MsgRandom: uint32(i), Body: textBody(big)})
+	}
+	var after uint64
+	pages := 0
+	for {
+		res := e.sync(t, chat.SyncParams{User: "bob", Peer: "alice", AfterSeq: after, Limit: chat.MaxSyncLimit})
+		pages++
+		size := 0
+		for _, c := range res.Changes {
+			if c.Seq != after+1 {
+				t.Fatalf("page %d: seq %d after %d", pages, c.Seq, after)
+			}
+			after = c.Seq
+			size += len(c.Data)
+		}
+		if size > chat.MaxSyncBytes {
+			t.Fatalf("page %d holds %d bytes of changes, more than %d", pages, size, chat.MaxSyncBytes)
+		}
+		if res.Complete {
+			break
+		}
+	}
+	if after != n || pages < 2 {
+		t.Errorf("synced %d changes in %d pages, want %d in at least 2", after, pages, n)
 	}
 }

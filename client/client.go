@@ -19,6 +19,11 @@ const Subprotocol = "parley.v1"
 // Config.EventBuffer is zero.
 const DefaultEventBuffer = 256
 
+// DefaultReadLimit bounds one frame from the server. The server keeps its
+// answers well under it: a sync page stops at chat.MaxSyncBytes of
+// changes, a group history page at 20 messages of at most 12 KB.
+const DefaultReadLimit = 1 << 20
+
 // Config configures Dial.
 type Config struct {
 	// URL is the server's WebSocket endpoint, e.g. ws://127.0.0.1:8080/v1/ws.
@@ -36,7 +41,7 @@ type Config struct {
 	// them. nil starts from the conversations as they are at Dial.
 	Cursors map[string]uint64
 	// Dial configures the WebSocket connection. Subprotocols nil offers
-	// Subprotocol.
+	// Subprotocol; ReadLimit zero means DefaultReadLimit.
 	Dial websocket.DialOptions
 	// EventBuffer is the capacity of the Events channel. Zero means
 	// DefaultEventBuffer.
@@ -120,6 +125,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	opts := cfg.Dial
 	if opts.Subprotocols == nil {
 		opts.Subprotocols = []string{Subprotocol}
+	}
+	if opts.ReadLimit == 0 {
+		opts.ReadLimit = DefaultReadLimit
 	}
 	if cfg.EventBuffer < 0 {
 		return nil, errors.New("client: negative EventBuffer")

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/parley-im/parley"
+	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/parleytest"
 	"github.com/parley-im/parley/server"
+	"github.com/parley-im/parley/usersig"
 )
 
 // retrySchedule keeps webhooks pending, retried about every second, for
@@ -92,8 +94,9 @@ func TestCrashWithPendingWebhooks(t *testing.T) {
 	p.Kill(t)
 
 	up := parleytest.NewReceiver(t)
-	_, c = startServe(t, bin, dir, up.URL)
+	p, c = startServe(t, bin, dir, up.URL)
 	checkSurvived(t, c, up, acked)
+	checkChangeLog(t, p, c, "bob", "alice", acked)
 }
 
 // TestCrashDuringConcurrentSends SIGKILLs the server while sendmsg calls
@@ -151,8 +154,71 @@ func TestCrashDuringConcurrentSends(t *testing.T) {
 	t.Logf("%d messages acknowledged before the kill", len(acked))
 
 	up := parleytest.NewReceiver(t)
-	_, c = startServe(t, bin, dir, up.URL)
+	p, c = startServe(t, bin, dir, up.URL)
 	checkSurvived(t, c, up, acked)
+	checkChangeLog(t, p, c, "bob", "alice", acked)
+}
+
+// checkChangeLog logs in to the restarted server as user over WebSocket and
+// syncs its conversation with peer from the start: the change log must
+// hold exactly the stored messages, Seq 1..Head without a gap, each
+// acknowledged MsgKey once, because each message and its change commit
+// together.
+func checkChangeLog(t *testing.T, p *parleytest.Proc, c *parleytest.Client, user, peer string, acked []string) {
+	t.Helper()
+	sig, err := usersig.Gen(usersig.GenParams{SDKAppID: c.App.SDKAppID, Key: c.App.SecretKey, Identifier: user, Expire: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := client.Config{
+		URL:      "ws" + strings.TrimPrefix(p.URL, "http") + server.WSPath,
+		SDKAppID: c.App.SDKAppID,
+		UserID:   user,
+		UserSig:  sig,
+		Platform: "Web",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial %s: %v", cfg.URL, err)
+	}
+	defer cl.Close()
+	seen := map[string]int{}
+	var after, head uint64
+	for {
+		page, err := cl.SyncConversation(ctx, client.C2CConversationID(peer), after, 500)
+		if err != nil {
+			t.Fatalf("sync after %d: %v", after, err)
+		}
+		for _, ch := range page.Changes {
+			if ch.Seq != after+1 {
+				t.Fatalf("change log jumps from %d to %d", after, ch.Seq)
+			}
+			after = ch.Seq
+			m, err := ch.Message()
+			if err != nil {
+				t.Fatalf("change %d: %v", ch.Seq, err)
+			}
+			seen[m.MsgKey]++
+		}
+		head = page.Head
+		if page.Complete {
+			break
+		}
+	}
+	if after != head {
+		t.Errorf("synced up to %d, head %d", after, head)
+	}
+	stored := roamAll(t, c, user, peer)
+	if len(seen) != len(stored) || int(head) != len(stored) {
+		t.Errorf("change log holds %d messages (head %d), history %d", len(seen), head, len(stored))
+	}
+	for _, k := range acked {
+		if seen[k] != 1 {
+			t.Errorf("acknowledged message %s is in the change log %d times", k, seen[k])
+		}
+	}
 }
 
 // checkSurvived waits until every acknowledged MsgKey's after-send webhook

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -313,11 +314,25 @@ func TestSlowConsumer(t *testing.T) {
 
 	received := make(chan uint64, 4096)
 	readErr := make(chan error, 1)
+	// The senders keep at most window messages ahead of what fast has
+	// read, so fast's queue can never fill however slowly this machine
+	// schedules its reader: only the client that stops reading is cut off.
+	const window = 4 // 4 messages of 11 KB: under both queue bounds
+	var (
+		flow     sync.Mutex
+		progress = sync.NewCond(&flow)
+		fastGot  int
+		sentN    int
+	)
 	go func() {
 		for {
 			_, msg, err := fast.conn.ReadMessage()
 			if err != nil {
 				readErr <- err
+				flow.Lock()
+				fastGot = math.MaxInt // release the senders; the test fails on readErr
+				progress.Broadcast()
+				flow.Unlock()
 				return
 			}
 			var f struct {
@@ -326,18 +341,38 @@ func TestSlowConsumer(t *testing.T) {
 			}
 			if json.Unmarshal(msg, &f) == nil && f.Op == "push" && f.Event == "message" {
 				received <- f.Seq
+				flow.Lock()
+				fastGot++
+				progress.Broadcast()
+				flow.Unlock()
 			}
 		}
 	}()
+	// reserve waits for room in the window and takes the next message
+	// number; 0 means stop.
+	reserve := func() int {
+		flow.Lock()
+		defer flow.Unlock()
+		for sentN-fastGot >= window {
+			progress.Wait()
+		}
+		if e.hub.Stats().SlowConsumers != 0 {
+			return 0
+		}
+		sentN++
+		return sentN
+	}
 
 	// Four senders, so that the store commits them in groups.
 	body := client.TextBody(strings.Repeat("x", 11000))
-	var sentN atomic.Int64
 	sendErr := make(chan error, 4)
 	for range 4 {
 		go func() {
-			for e.hub.Stats().SlowConsumers == 0 {
-				n := sentN.Add(1)
+			for {
+				n := reserve()
+				if n == 0 {
+					break
+				}
 				if n > 2000 {
 					sendErr <- fmt.Errorf("no slow consumer after %d messages of 11 KB", n)
 					return
@@ -355,7 +390,9 @@ func TestSlowConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sent := int(sentN.Load())
+	flow.Lock()
+	sent := sentN
+	flow.Unlock()
 	t.Logf("slow consumer cut off after %d messages", sent)
 	// What is in flight, then the kick saying why.
 	slow.kicked(hub.CloseSlowConsumer)
