@@ -7,6 +7,13 @@
 // same load generator drives a bare net/http handler, so the result also
 // says how far parley is from the cost of HTTP itself on this machine.
 //
+// The WebSocket scenarios are in ws.go and wsidle.go: ws (RunWS) sends
+// send_c2c between paired clients from an open-loop schedule and times
+// each message from its due time to its receipt on the other client;
+// ws-idle (RunIdle) runs the server as a child process and measures its
+// memory per idle logged-in connection. The rest of this comment is about
+// the REST scenarios.
+//
 // # Method
 //
 // A run has three phases, each measured separately:
