@@ -53,6 +53,16 @@ type Transport interface {
 	Close(code int, reason string)
 }
 
+// BatchWriter is an optional capability of a Transport: WriteBatch sends
+// several messages, in order, as Write would one after another, but at
+// once (a WebSocket writes them with one system call). A session's writer
+// hands it what is queued, up to maxBatchMessages messages or
+// maxBatchBytes, so a busy session costs a write per batch, not per
+// message. The rules of Write apply to it, and to every message of it.
+type BatchWriter interface {
+	WriteBatch(msgs [][]byte) error
+}
+
 // Config configures a Hub. Only Encode is required.
 type Config struct {
 	// Encode returns the push message of a change. It is called once per

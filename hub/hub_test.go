@@ -585,3 +585,37 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Errorf("%d goroutines after using a closed hub, want at most %d", runtime.NumGoroutine(), before)
 	}
 }
+
+// What piles up while a transport is busy goes out in batches, in order,
+// when the transport takes batches: a busy session costs a write per
+// batch, not per message.
+func TestQueuedMessagesGoInBatches(t *testing.T) {
+	h := setup(t, hub.Config{})
+	alice := register(h, "alice")
+	alice.tr.Block()
+	const n = 150
+	for i := range n {
+		if !alice.Send([]byte(strconv.Itoa(i))) {
+			t.Fatalf("Send %d refused", i)
+		}
+	}
+	alice.tr.Unblock()
+	alice.tr.Await(t, "every message", func() bool { return len(alice.tr.Messages()) == n })
+	for i, m := range alice.tr.Messages() {
+		if m != strconv.Itoa(i) {
+			t.Fatalf("message %d is %q", i, m)
+		}
+	}
+	batches := alice.tr.Batches()
+	written := 0
+	for _, b := range batches {
+		if b < 2 || b > 64 {
+			t.Errorf("a batch of %d messages; want 2 to 64", b)
+		}
+		written += b
+	}
+	// The first message may have been taken alone, into the blocked Write.
+	if written < n-1 || len(batches) > 4 {
+		t.Errorf("batches %v: %d messages in %d batches, want at least %d in at most 4", batches, written, len(batches), n-1)
+	}
+}

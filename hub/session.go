@@ -159,11 +159,14 @@ func (s *Session) startWriter() {
 	go s.write()
 }
 
-// write is the writer: it sends what is queued, a due ping first, one at a
-// time and with no lock held, and returns when there is nothing left,
+// write is the writer: it sends what is queued, a due ping first, with no
+// lock held (through WriteBatch several messages at a time when the
+// transport has it, else one at a time), and returns when there is nothing left,
 // releasing the queue's buffer so that an idle session holds none.
 func (s *Session) write() {
 	defer s.hub.sessWG.Done()
+	bw, _ := s.t.(BatchWriter)
+	var batch [][]byte // reused while the writer runs, dropped when it exits
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -176,6 +179,15 @@ func (s *Session) write() {
 		switch {
 		case ping:
 			s.pingDue = false
+		case s.queue.len() > 1 && bw != nil:
+			batch = batch[:0]
+			size := 0
+			for s.queue.len() > 0 && len(batch) < maxBatchMessages && size < maxBatchBytes {
+				m := s.queue.pop()
+				s.bytes -= len(m)
+				size += len(m)
+				batch = append(batch, m)
+			}
 		case s.queue.len() > 0:
 			msg = s.queue.pop()
 			s.bytes -= len(msg)
@@ -189,10 +201,15 @@ func (s *Session) write() {
 
 		var err error
 		what := "write"
-		if ping {
+		switch {
+		case ping:
 			what = "ping"
 			err = s.t.Ping()
-		} else {
+		case len(batch) > 0:
+			err = bw.WriteBatch(batch)
+			clear(batch) // the messages are the queue's no longer
+			batch = batch[:0]
+		default:
 			err = s.t.Write(msg)
 		}
 		if err != nil {
@@ -202,6 +219,14 @@ func (s *Session) write() {
 		}
 	}
 }
+
+// A writer's batch: at most this many messages, and it stops adding once
+// it holds maxBatchBytes. Small enough that one batch is one writev of a
+// few hundred KB; large enough that a busy session writes rarely.
+const (
+	maxBatchMessages = 64
+	maxBatchBytes    = 256 << 10
+)
 
 // ring is a FIFO of messages that grows by doubling and is released by
 // reset.

@@ -577,6 +577,17 @@ func (t *transport) Write(msg []byte) error {
 	return t.conn.WriteMessage(websocket.OpText, msg)
 }
 
+// WriteBatch sends what the session's writer found queued together (a
+// push and the unread count after it, a reply and its own frame) in one
+// system call, bounded by WriteTimeout as a whole.
+func (t *transport) WriteBatch(msgs [][]byte) error {
+	if t.closing.Load() {
+		return errClosing
+	}
+	_ = t.conn.SetWriteDeadline(time.Now().Add(t.srv.writeTimeout))
+	return t.conn.WriteMessages(websocket.OpText, msgs)
+}
+
 // Ping sends a WebSocket ping, bounded by WriteTimeout.
 func (t *transport) Ping() error {
 	if t.closing.Load() {

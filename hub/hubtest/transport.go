@@ -17,6 +17,7 @@ var ErrClosed = errors.New("hubtest: transport closed")
 type Transport struct {
 	mu      sync.Mutex
 	msgs    []string
+	batches []int
 	pings   int
 	closed  bool
 	code    int
@@ -46,6 +47,33 @@ func (t *Transport) Write(msg []byte) error {
 	t.msgs = append(t.msgs, string(msg))
 	t.notify()
 	return nil
+}
+
+// WriteBatch records a copy of each of msgs, in order, and the batch's
+// size (see Batches), under the same rules as Write: the hub's writer
+// uses it, as it does a WebSocket's, when more than one message is queued.
+func (t *Transport) WriteBatch(msgs [][]byte) error {
+	if err := t.wait(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	for _, m := range msgs {
+		t.msgs = append(t.msgs, string(m))
+	}
+	t.batches = append(t.batches, len(msgs))
+	t.notify()
+	return nil
+}
+
+// Batches returns the sizes of the batches WriteBatch was given, in order.
+func (t *Transport) Batches() []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]int(nil), t.batches...)
 }
 
 // Ping counts a ping, under the same rules as Write.

@@ -542,3 +542,35 @@ func TestWriteArguments(t *testing.T) {
 		t.Errorf("WritePing of 125 bytes: %v", err)
 	}
 }
+
+// WriteMessages sends its messages as separate frames, in order, whatever
+// their sizes; from a server they go in one writev.
+func TestWriteMessages(t *testing.T) {
+	const limit = 1 << 20
+	url, conns := serveCh(t, websocket.UpgradeOptions{ReadLimit: limit})
+	c := dial(t, url, websocket.DialOptions{ReadLimit: limit})
+	srv := <-conns
+	sizes := []int{0, 1, 125, 126, 70000, 3}
+	var msgs [][]byte
+	for i, size := range sizes {
+		msgs = append(msgs, bytes.Repeat([]byte{'a' + byte(i)}, size))
+	}
+	for _, w := range []*websocket.Conn{srv, c} { // server: one writev; client: masked frame by frame
+		if err := w.WriteMessages(websocket.OpText, msgs); err != nil {
+			t.Fatalf("WriteMessages: %v", err)
+		}
+		r := c
+		if w == c {
+			r = srv
+		}
+		for i, want := range msgs {
+			op, got, err := r.ReadMessage()
+			if err != nil || op != websocket.OpText || !bytes.Equal(got, want) {
+				t.Fatalf("message %d: %v %d bytes, err %v; want %d bytes", i, op, len(got), err, len(want))
+			}
+		}
+	}
+	if err := srv.WriteMessages(websocket.OpPing, msgs); err == nil {
+		t.Error("WriteMessages took OpPing")
+	}
+}
