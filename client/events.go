@@ -351,12 +351,19 @@ func (c *Client) order(resume []Conversation) {
 		}
 	}
 	for {
-		for _, it := range c.pushes.take() {
+		items := c.pushes.take()
+		// Own frames first, whatever their place in the batch: a push
+		// ahead of one may need a sync, whose page can hold that own
+		// change, and it must be known as own by then (catchUp's takeOwn
+		// sees only what is still queued). Counting one early is safe: the
+		// cursor moves past an own change only once those before it came.
+		for _, it := range items {
 			if it.own {
 				c.made(it.ev.ConversationID, it.ev.Seq)
-				continue
 			}
-			if !c.apply(ctx, it.ev) {
+		}
+		for _, it := range items {
+			if !it.own && !c.apply(ctx, it.ev) {
 				return
 			}
 		}
