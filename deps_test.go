@@ -16,7 +16,7 @@ var allowedImports = map[string][]string{
 	"":          {},
 	"usersig":   {},
 	"webhook":   {},
-	"chat":      {""},
+	"chat":      {"", "internal/jsonx"},
 	"hub":       {""},
 	"delivery":  {"", "github.com/prometheus/client_golang"},
 	"storetest": {""},
@@ -25,10 +25,11 @@ var allowedImports = map[string][]string{
 	"restapi":   {"", "chat", "usersig"},
 
 	"internal/websocket": {},
+	"internal/jsonx":     {},
 	"demo":               {},
 	// ws shares restapi's request decoding and answers, so a client's
 	// send_c2c is held to exactly the rules and codes of REST sendmsg.
-	"ws":     {"", "chat", "hub", "usersig", "restapi", "internal/websocket"},
+	"ws":     {"", "chat", "hub", "usersig", "restapi", "internal/websocket", "internal/jsonx"},
 	"client": {"", "internal/websocket"},
 }
 

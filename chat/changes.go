@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley"
+	"github.com/parley-im/parley/internal/jsonx"
 )
 
 // ConversationType values of a change's data.
@@ -91,9 +92,9 @@ func appendChange(ctx context.Context, tx parley.Querier, conversation, kind str
 func c2cMessageData(m *parley.Message) []byte {
 	b := make([]byte, 0, 256+len(m.From)+len(m.To)+len(m.Body)+len(m.CloudCustomData))
 	b = append(b, `{"ConversationType":"C2C","From_Account":`...)
-	b = appendJSONString(b, m.From)
+	b = jsonx.AppendString(b, m.From)
 	b = append(b, `,"To_Account":`...)
-	b = appendJSONString(b, m.To)
+	b = jsonx.AppendString(b, m.To)
 	b = append(b, `,"MsgSeq":`...)
 	b = strconv.AppendUint(b, uint64(m.MsgSeq), 10)
 	b = append(b, `,"MsgRandom":`...)
@@ -101,13 +102,13 @@ func c2cMessageData(m *parley.Message) []byte {
 	b = append(b, `,"MsgTime":`...)
 	b = strconv.AppendInt(b, m.MsgTime, 10)
 	b = append(b, `,"MsgKey":`...)
-	b = appendJSONString(b, m.MsgKey)
+	b = jsonx.AppendString(b, m.MsgKey)
 	b = append(b, `,"MsgId":`...)
-	b = appendJSONString(b, m.MsgID)
+	b = jsonx.AppendString(b, m.MsgID)
 	b = append(b, `,"MsgBody":`...)
 	b = append(b, m.Body...)
 	b = append(b, `,"CloudCustomData":`...)
-	b = appendJSONString(b, m.CloudCustomData)
+	b = jsonx.AppendString(b, m.CloudCustomData)
 	b = append(b, `,"OnlineOnlyFlag":`...)
 	b = strconv.AppendInt(b, int64(boolInt(m.OnlineOnly)), 10)
 	b = append(b, `,"SupportMessageExtension":`...)

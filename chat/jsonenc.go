@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/parley-im/parley"
+	"github.com/parley-im/parley/internal/jsonx"
 )
 
 // The encoders below write what encoding/json writes with SetEscapeHTML(false),
@@ -15,70 +15,13 @@ import (
 // message; TestAfterSendBodyIsEncodingJSON and TestBodyCRCIsCanonical hold
 // them to encoding/json.
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as encoding/json encodes a string without
-// HTML escaping: quotes, backslashes and control characters escaped, invalid
-// UTF-8 replaced by \ufffd, and U+2028 and U+2029 escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
 // appendCanonical appends v, a tree decoded by parseJSON, as
 // json.Encoder.Encode (SetEscapeHTML(false)) writes it, without the
 // trailing newline: object keys sorted bytewise, numbers as written.
 func appendCanonical(dst []byte, v any) []byte {
 	switch t := v.(type) {
 	case string:
-		return appendJSONString(dst, t)
+		return jsonx.AppendString(dst, t)
 	case json.Number:
 		return append(dst, t...)
 	case bool:
@@ -106,7 +49,7 @@ func appendCanonical(dst []byte, v any) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, k)
+			dst = jsonx.AppendString(dst, k)
 			dst = append(dst, ':')
 			dst = appendCanonical(dst, t[k])
 		}
@@ -126,9 +69,9 @@ type afterSendBody struct {
 func newAfterSendBody(m *parley.Message, result int, info string) afterSendBody {
 	b := make([]byte, 0, 256+len(m.From)+len(m.To)+len(info)+len(m.Body)+len(m.CloudCustomData))
 	b = append(b, `{"CallbackCommand":"`+parley.CommandC2CAfterSendMsg+`","From_Account":`...)
-	b = appendJSONString(b, m.From)
+	b = jsonx.AppendString(b, m.From)
 	b = append(b, `,"To_Account":`...)
-	b = appendJSONString(b, m.To)
+	b = jsonx.AppendString(b, m.To)
 	b = append(b, `,"MsgSeq":`...)
 	b = strconv.AppendUint(b, uint64(m.MsgSeq), 10)
 	b = append(b, `,"MsgRandom":`...)
@@ -136,13 +79,13 @@ func newAfterSendBody(m *parley.Message, result int, info string) afterSendBody 
 	b = append(b, `,"MsgTime":`...)
 	b = strconv.AppendInt(b, m.MsgTime, 10)
 	b = append(b, `,"MsgKey":`...)
-	b = appendJSONString(b, m.MsgKey)
+	b = jsonx.AppendString(b, m.MsgKey)
 	b = append(b, `,"OnlineOnlyFlag":`...)
 	b = strconv.AppendInt(b, int64(boolInt(m.OnlineOnly)), 10)
 	b = append(b, `,"SendMsgResult":`...)
 	b = strconv.AppendInt(b, int64(result), 10)
 	b = append(b, `,"ErrorInfo":`...)
-	b = appendJSONString(b, info)
+	b = jsonx.AppendString(b, info)
 	b = append(b, `,"UnreadMsgNum":`...)
 	split := len(b)
 	// m.Body is compact (parseMsgBody made it so), which is what
@@ -151,7 +94,7 @@ func newAfterSendBody(m *parley.Message, result int, info string) afterSendBody 
 	b = append(b, m.Body...)
 	if m.CloudCustomData != "" {
 		b = append(b, `,"CloudCustomData":`...)
-		b = appendJSONString(b, m.CloudCustomData)
+		b = jsonx.AppendString(b, m.CloudCustomData)
 	}
 	b = append(b, '}')
 	return afterSendBody{buf: b, split: split}

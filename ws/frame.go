@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parley-im/parley"
+	"github.com/parley-im/parley/internal/jsonx"
 )
 
 // MaxIDBytes bounds a request's id: the client's correlation token, echoed
@@ -85,7 +86,7 @@ func EncodePush(c *parley.Change) []byte {
 	}
 	b := make([]byte, 0, len(`{"op":"push","event":"","seq":,"data":}`)+len(c.Kind)+20+len(data))
 	b = append(b, `{"op":"push","event":`...)
-	b = appendString(b, c.Kind)
+	b = jsonx.AppendString(b, c.Kind)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, c.Seq, 10)
 	b = append(b, `,"data":`...)
@@ -106,14 +107,14 @@ func encodeReply(id string, code int, info string, data []byte) []byte {
 	b = append(b, `{"op":"reply"`...)
 	if id != "" {
 		b = append(b, `,"id":`...)
-		b = appendString(b, id)
+		b = jsonx.AppendString(b, id)
 	}
 	b = append(b, `,"ActionStatus":"`...)
 	b = append(b, status...)
 	b = append(b, `","ErrorCode":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"ErrorInfo":`...)
-	b = appendString(b, info)
+	b = jsonx.AppendString(b, info)
 	if len(data) > 0 {
 		b = append(b, `,"data":`...)
 		b = append(b, data...)
@@ -128,60 +129,8 @@ func encodeKick(code int, info string) []byte {
 	b = append(b, `{"op":"kick","ErrorCode":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"ErrorInfo":`...)
-	b = appendString(b, info)
+	b = jsonx.AppendString(b, info)
 	return append(b, '}')
-}
-
-// appendString appends s as a JSON string the way encoding/json writes it,
-// less the HTML escapes: invalid UTF-8 becomes U+FFFD, and U+2028 and
-// U+2029 are escaped for JavaScript's sake.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

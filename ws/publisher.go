@@ -7,6 +7,7 @@ import (
 
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/hub"
+	"github.com/parley-im/parley/internal/jsonx"
 )
 
 // Publisher is the chat engine's chat.Publisher: it hands every change to
@@ -83,7 +84,7 @@ func (p *Publisher) unregister(s *hub.Session) {
 func encodeOwn(conversation string, seq uint64) []byte {
 	b := make([]byte, 0, 48+len(conversation))
 	b = append(b, `{"op":"own","conversation":`...)
-	b = appendString(b, conversation)
+	b = jsonx.AppendString(b, conversation)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
 	return append(b, '}')

@@ -19,6 +19,7 @@ import (
 	"github.com/parley-im/parley"
 	"github.com/parley-im/parley/chat"
 	"github.com/parley-im/parley/hub"
+	"github.com/parley-im/parley/internal/jsonx"
 	"github.com/parley-im/parley/internal/websocket"
 	"github.com/parley-im/parley/restapi"
 	"github.com/parley-im/parley/usersig"
@@ -489,7 +490,7 @@ func (s *Server) login(conn *websocket.Conn, ip string, req Request) (*hub.Sessi
 
 	b := make([]byte, 0, 96)
 	b = append(b, `{"SessionID":`...)
-	b = appendString(b, origin.SessionID)
+	b = jsonx.AppendString(b, origin.SessionID)
 	b = append(b, `,"ServerTime":`...)
 	b = strconv.AppendInt(b, s.now().UnixMilli(), 10)
 	b = append(b, `,"HeartbeatInterval":`...)
