@@ -122,6 +122,14 @@ const (
 	// Seq is not the KV's current Seq (spec decision 9.1).
 	ErrExtensionConflict = 23001
 
+	// parley's own codes, for what Tencent has no call for, are in
+	// 190000-199999, where Tencent documents none: an app that switches on
+	// Tencent's codes never mistakes one of parley's.
+	//
+	// ErrEventNotFound answers a parley_webhook admin command naming an
+	// event the outbox does not hold.
+	ErrEventNotFound = 190001
+
 	// The range a C2C before-send callback may pass through to the sender.
 	CallbackCustomMin = 120001
 	CallbackCustomMax = 130000
@@ -204,6 +212,7 @@ var errorText = map[int]string{
 	ErrGroupNoRoaming:        "this group type keeps no message history",
 
 	ErrExtensionConflict: "the KV was changed by someone else: its Seq is not the one given",
+	ErrEventNotFound:     "no such event in the outbox",
 }
 
 // ErrorText is the standard ErrorInfo of a code, or "" if parley has none.

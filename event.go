@@ -47,7 +47,46 @@ const (
 	EventPending   EventState = "pending"   // waiting for its first or next attempt
 	EventDelivered EventState = "delivered" // the receiver answered HTTP 200 with a JSON body
 	EventDead      EventState = "dead"      // every retry failed; kept for inspection and replay
+
+	// EventFailed is a filter of EventList, never an event's State: the
+	// pending events whose last attempt failed (LastError is set), which
+	// wait for their retry.
+	EventFailed EventState = "failed"
 )
+
+// AttemptResponseBytes bounds Attempt.Response: the first 1 KiB of a
+// reply is enough to read what a receiver said, and keeps the attempt
+// log's rows small.
+const AttemptResponseBytes = 1024
+
+// Attempt is one HTTP attempt at delivering an event: the delivery
+// worker records one per attempt, in the same transaction as the outcome
+// it led to. Attempts are kept as long as their event. An attempt names
+// its event by EventSeq; the event's ID, Command and Conversation are on
+// the event.
+type Attempt struct {
+	EventSeq int64 // the Seq of the event attempted
+	// Attempt is the 1-based attempt number: attempt n of an event is
+	// the one made when its Attempts was n-1. A replayed event's attempts
+	// go on counting.
+	Attempt   int
+	StartedAt time.Time
+	// Status is the HTTP status of the reply; 0 when none came (a
+	// transport error, the timeout).
+	Status int
+	// Latency is from sending the request to the end of the reply, or to
+	// the failure.
+	Latency time.Duration
+	// Response is the start of the reply's body: at most its first
+	// AttemptResponseBytes bytes, cut back to a whole UTF-8 character,
+	// with each byte that is not part of valid UTF-8 written as \xNN
+	// (two lowercase hex digits). So it is always valid UTF-8 and
+	// readable. It is for reading, not parsing: a body holding the four
+	// characters \xff reads the same as one holding the byte 0xff.
+	Response string
+	// Error is why the attempt failed; "" when it delivered the event.
+	Error string
+}
 
 // Event is one after-callback in the durable outbox. It is written in the
 // same transaction as the change that causes it; its Body is the exact JSON

@@ -176,7 +176,9 @@ type Querier interface {
 	// EventRelease gives up the leases of events claimed but not attempted,
 	// so that they are claimable again at once.
 	EventRelease(ctx context.Context, ids []string) error
-	// EventMarkDelivered marks events delivered at p.At and releases them.
+	// EventMarkDelivered marks events delivered at p.At, counts the attempt
+	// that delivered each (its Attempts goes up by one, so that Attempts
+	// is every attempt made, whatever the state) and releases them.
 	EventMarkDelivered(ctx context.Context, p EventMarkDeliveredParams) error
 	// EventRetry records a failed attempt and schedules the next one.
 	EventRetry(ctx context.Context, p EventRetryParams) error
@@ -198,8 +200,35 @@ type Querier interface {
 	EventStats(ctx context.Context) (EventStats, error)
 	// EventGet returns one event by ID, or ErrNotFound.
 	EventGet(ctx context.Context, id string) (*Event, error)
-	// EventList returns events in Seq order, filtered by p.
+	// EventList returns events in Seq order (newest first with
+	// p.Newest), filtered by p.
 	EventList(ctx context.Context, p EventListParams) ([]*Event, error)
+	// EventReplay makes one event due at p.At whatever its state, keeping
+	// its ID (so receivers can drop duplicates), Seq and Attempts (its
+	// attempts go on counting). A delivered or dead event becomes pending
+	// again; a delivered one's LastError is cleared, since it came before
+	// the attempt that delivered it. A pending event is only made due at
+	// p.At; if it is leased (being attempted) the lease stands, and the
+	// attempt's outcome decides what happens next. It returns the event
+	// as it is now, or ErrNotFound. A replayed event keeps its Seq, so
+	// claims keep it in order: it goes before every later pending event of
+	// its conversation, which waits until it is delivered or dead again.
+	EventReplay(ctx context.Context, p EventReplayParams) (*Event, error)
+	// EventRecover makes every dead event, and every pending event whose
+	// last attempt failed (LastError set), created between p.Since and
+	// p.Until, due at p.At, as EventReplay does for each; both keep their
+	// LastError. It returns how many events it changed.
+	EventRecover(ctx context.Context, p EventRecoverParams) (int, error)
+
+	// AttemptInsert records attempts. The delivery worker calls it in the
+	// transaction that writes the attempts' outcomes, so an outcome is
+	// never written without its attempt. An attempt with the EventSeq,
+	// Attempt and StartedAt of one already recorded is dropped.
+	AttemptInsert(ctx context.Context, attempts []Attempt) error
+	// AttemptList returns the attempts of the event with ID eventID in
+	// the order they were made (Attempt, then StartedAt); none when it
+	// has none or there is no such event.
+	AttemptList(ctx context.Context, eventID string) ([]Attempt, error)
 }
 
 // MessageGetDuplicateParams is sendmsg's duplicate-suppression key:
@@ -349,8 +378,33 @@ type EventStats struct {
 
 // EventListParams filters EventList. Zero fields do not filter.
 type EventListParams struct {
-	State    EventState
-	Command  string
+	// State is EventPending, EventDelivered, EventDead, or EventFailed for
+	// the pending events whose last attempt failed.
+	State   EventState
+	Command string
+	// Since and Until keep the events with Since <= CreatedAt <= Until.
+	Since time.Time
+	Until time.Time
+	// Newest lists newest first (Seq descending) instead of oldest first.
+	Newest   bool
 	AfterSeq int64 // only events with Seq > AfterSeq
-	Limit    int   // zero means 100
+	// BeforeSeq keeps only events with Seq < BeforeSeq: the cursor of
+	// the next page when listing newest first.
+	BeforeSeq int64
+	Limit     int // zero means 100
+}
+
+// EventReplayParams names the event EventReplay makes due, and when.
+type EventReplayParams struct {
+	ID string
+	At time.Time
+}
+
+// EventRecoverParams selects the events EventRecover makes due at At: the
+// dead ones and those waiting for a retry, created between Since and Until
+// (both inclusive; a zero Since or Until means no bound on that side).
+type EventRecoverParams struct {
+	Since time.Time
+	Until time.Time
+	At    time.Time
 }

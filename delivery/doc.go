@@ -40,7 +40,11 @@
 // after the commit; the worker claims due events, posts them, and records
 // each outcome: delivered, retried later per the retry schedule (spec
 // decision 9.2, jittered ±10%), or dead-lettered once the schedule is used
-// up.
+// up. With each outcome it records the attempt itself in the attempt log
+// (parley.Attempt, Store.AttemptInsert): its number, when it started, the
+// HTTP status (0 when no answer came), the latency, the first 1 KiB of the
+// reply and the error. Before-callbacks are not events and are not logged
+// there; their metrics count them.
 //
 // # Concurrency
 //
@@ -95,10 +99,11 @@
 //
 // Senders make the HTTP attempts over one keep-alive client and pass each
 // outcome to the flusher. The flusher writes outcomes back in batches: one
-// transaction per flush holding EventMarkDelivered for every success,
-// EventRetry or EventMarkDead for every failure, and EventRelease for the
-// events given back, taking whatever queued up while the previous flush
-// committed. An event leaves the window only once its outcome (or its
+// transaction per flush holding AttemptInsert for every attempt (one
+// statement, whatever their number), EventMarkDelivered for every
+// success, EventRetry or EventMarkDead for every failure, and EventRelease
+// for the events given back, taking whatever queued up while the previous
+// flush committed. An event leaves the window only once its outcome (or its
 // release) is queued, so when writes fall behind, claiming slows down with
 // them rather than piling up unrecorded attempts.
 //
@@ -141,6 +146,12 @@
 //     claim returns the event. Its outcome is written well before the
 //     lease could pass unless the store is failing, in which case the
 //     lease running out makes the event due again rather than lost.
+//   - The attempt log is written with the outcomes, in one transaction:
+//     an outcome is never recorded without its attempt, nor an attempt
+//     without its outcome. An attempt cut short by Shutdown's deadline,
+//     or whose write failed, is in neither; its event is attempted again
+//     under the same number. Attempts counts every attempt made, the one
+//     that delivered an event included.
 //   - Attempt n (1-based) is the event's Attempts+1. After attempt n fails
 //     the event is retried after about RetrySchedule[n-1] if there is one,
 //     else dead-lettered with its last error; an empty schedule dead-letters
@@ -172,5 +183,9 @@
 //     attempt and may still be working on it when the next request
 //     arrives (the retry, or the next event if that was the last attempt).
 //     Different conversations are delivered in parallel, with no order
-//     between them.
+//     between them. A replayed or recovered event (an operator's
+//     EventReplay or EventRecover) keeps its Seq: it arrives after the
+//     later events of its conversation already delivered, goes before
+//     those still pending, which wait for it, and may be attempted while
+//     a later one claimed before the replay is still in flight.
 package delivery

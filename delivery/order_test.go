@@ -175,8 +175,9 @@ func TestWorkerDeliversEachConversationInOrder(t *testing.T) {
 				}
 				for _, e := range events {
 					got := getEvent(t, s, e.ID)
-					if got.State != parley.EventDelivered || got.Attempts != failed[e.ID] {
-						t.Errorf("event %s: %s after %d failed attempts, want delivered after %d", e.ID, got.State, got.Attempts, failed[e.ID])
+					// Attempts counts the one that delivered it too.
+					if got.State != parley.EventDelivered || got.Attempts != failed[e.ID]+1 {
+						t.Errorf("event %s: %s after %d attempts, want delivered after %d failed", e.ID, got.State, got.Attempts, failed[e.ID])
 					}
 				}
 			}
@@ -207,8 +208,8 @@ func TestWorkerRunsConversationsInParallel(t *testing.T) {
 	w := newWorker(t, delivery.WorkerConfig{Store: s, URL: rc.URL, Concurrency: 2, Timeout: time.Minute})
 	w.Start()
 	for _, e := range []*parley.Event{a, b} {
-		if got := waitState(t, s, e.ID, parley.EventDelivered); got.Attempts != 0 {
-			t.Errorf("event %s delivered after %d failed attempts, want at the first", e.ID, got.Attempts)
+		if got := waitState(t, s, e.ID, parley.EventDelivered); got.Attempts != 1 {
+			t.Errorf("event %s delivered after %d attempts, want at the first", e.ID, got.Attempts)
 		}
 	}
 }
@@ -422,12 +423,12 @@ func TestWorkerShutdownMidChainThenRestart(t *testing.T) {
 			}
 			for i, e := range events {
 				got := getEvent(t, s, e.ID)
-				want := parley.EventPending
+				want, attempts := parley.EventPending, 0
 				if i < tt.wantDelivered {
-					want = parley.EventDelivered
+					want, attempts = parley.EventDelivered, 1
 				}
-				if got.State != want || got.Attempts != 0 {
-					t.Errorf("event %d is %s with %d attempts, want %s with none", i, got.State, got.Attempts, want)
+				if got.State != want || got.Attempts != attempts {
+					t.Errorf("event %d is %s with %d attempts, want %s with %d", i, got.State, got.Attempts, want, attempts)
 				}
 			}
 			now := time.Now()

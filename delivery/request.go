@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-im/parley"
 )
@@ -148,9 +149,21 @@ var replyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 //
 // Errors never contain the request URL: it carries Sign.
 func (e *endpoint) post(ctx context.Context, timeout time.Duration, cb *callback, decode func([]byte) error) error {
+	return e.postAnswered(ctx, timeout, cb, decode, nil)
+}
+
+// answer is what a receiver said to one attempt, for the attempt log.
+type answer struct {
+	status   int    // the HTTP status; 0 when no answer came
+	response string // the start of the body: see responseSnippet
+}
+
+// postAnswered is post, also filling ans (when not nil) with the status
+// and the start of the body of whatever reply came, success or not.
+func (e *endpoint) postAnswered(ctx context.Context, timeout time.Duration, cb *callback, decode func([]byte) error, ans *answer) error {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := e.do(actx, cb, decode)
+	err := e.do(actx, cb, decode, ans)
 	if err == nil {
 		return nil
 	}
@@ -163,7 +176,7 @@ func (e *endpoint) post(ctx context.Context, timeout time.Duration, cb *callback
 	return err
 }
 
-func (e *endpoint) do(ctx context.Context, cb *callback, decode func([]byte) error) error {
+func (e *endpoint) do(ctx context.Context, cb *callback, decode func([]byte) error, ans *answer) error {
 	// One reading of the clock, so that RequestTime and webhook-timestamp
 	// agree.
 	now := e.now().Unix()
@@ -193,10 +206,15 @@ func (e *endpoint) do(ctx context.Context, cb *callback, decode func([]byte) err
 			replyBuffers.Put(buf)
 		}
 	}()
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxReplyBytes+1)); err != nil {
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxReplyBytes+1))
+	reply := buf.Bytes()
+	if ans != nil {
+		// Even of a body cut short: what came is what the receiver said.
+		ans.status, ans.response = resp.StatusCode, responseSnippet(reply)
+	}
+	if err != nil {
 		return fmt.Errorf("callback reply: reading body after HTTP %d: %v", resp.StatusCode, stripURL(err))
 	}
-	reply := buf.Bytes()
 	if resp.StatusCode != http.StatusOK {
 		err := &statusError{status: resp.StatusCode}
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
@@ -276,6 +294,44 @@ func stripURL(err error) error {
 	}
 	return err
 }
+
+// responseSnippet is parley.Attempt.Response of a reply body b: its first
+// parley.AttemptResponseBytes bytes, cut back to a whole UTF-8 character,
+// with every byte that is not part of valid UTF-8 written as \xNN.
+func responseSnippet(b []byte) string {
+	if len(b) > parley.AttemptResponseBytes {
+		b = b[:parley.AttemptResponseBytes]
+		// A character the cut split is dropped whole, not escaped byte by
+		// byte: the body was valid, only the cut made it look otherwise.
+		for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax+1; i-- {
+			if utf8.RuneStart(b[i]) {
+				if !utf8.FullRune(b[i:]) {
+					b = b[:i]
+				}
+				break
+			}
+		}
+	}
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	var sb strings.Builder
+	sb.Grow(len(b) + 16)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			sb.WriteString(`\x`)
+			sb.WriteByte(hexDigits[b[0]>>4])
+			sb.WriteByte(hexDigits[b[0]&0xf])
+		} else {
+			sb.Write(b[:size])
+		}
+		b = b[size:]
+	}
+	return sb.String()
+}
+
+const hexDigits = "0123456789abcdef"
 
 func snippet(b []byte) string {
 	if len(b) == 0 {

@@ -162,6 +162,11 @@ type chain struct {
 type report struct {
 	ev      *parley.Event // nil when the report only releases
 	attempt int
+	// started (the worker's clock), took (the real one) and ans describe
+	// the attempt, for the attempt log.
+	started time.Time
+	took    time.Duration
+	ans     answer
 	err     error     // nil: delivered
 	retryAt time.Time // when the event is retried; zero when it is delivered or dead
 	// ends is set on the last report of a chain: once it is written, the
@@ -531,8 +536,10 @@ func (w *Worker) deliver(c chain) {
 			eventID: e.ID,
 			attempt: e.Attempts + 1,
 		}
+		started := w.now()
 		began := time.Now() // the real clock: w.now may be a test's, frozen
-		err := w.ep.post(w.ctx, w.timeout, &cb, nil)
+		var ans answer
+		err := w.ep.postAnswered(w.ctx, w.timeout, &cb, nil, &ans)
 		took := time.Since(began)
 		if err != nil && w.ctx.Err() != nil {
 			// Cut short by Shutdown's deadline, which says nothing about
@@ -544,7 +551,7 @@ func (w *Worker) deliver(c chain) {
 		wait, asked := retryAfter(err)
 		w.breaker.record(probe, err, wait)
 		probe = false
-		r := report{ev: e, attempt: cb.attempt, err: err, ends: i == len(c.events)-1}
+		r := report{ev: e, attempt: cb.attempt, started: started, took: took, ans: ans, err: err, ends: i == len(c.events)-1}
 		if err != nil && cb.attempt <= len(w.schedule) {
 			if !asked {
 				wait = jitter(w.schedule[cb.attempt-1])
@@ -604,6 +611,7 @@ func (w *Worker) flush(batch []report) {
 	now := w.now()
 	var delivered, released []string
 	var failed []*report
+	var attempts []parley.Attempt
 	unblocks := false
 	for i := range batch {
 		r := &batch[i]
@@ -612,6 +620,7 @@ func (w *Worker) flush(batch []report) {
 		if r.ev == nil {
 			continue
 		}
+		attempts = append(attempts, r.logged())
 		if r.err == nil {
 			delivered = append(delivered, r.ev.ID)
 			continue
@@ -620,6 +629,11 @@ func (w *Worker) flush(batch []report) {
 		w.logFailure(r)
 	}
 	err := w.store.InTx(w.ctx, func(tx parley.Querier) error {
+		// In the transaction of the outcomes: never an outcome without
+		// its attempt, nor an attempt whose outcome was lost.
+		if err := tx.AttemptInsert(w.ctx, attempts); err != nil {
+			return fmt.Errorf("recording %d attempts: %w", len(attempts), err)
+		}
 		if len(delivered) > 0 {
 			if err := tx.EventMarkDelivered(w.ctx, parley.EventMarkDeliveredParams{IDs: delivered, At: now}); err != nil {
 				return fmt.Errorf("marking %d events delivered: %w", len(delivered), err)
@@ -660,6 +674,22 @@ func (w *Worker) flush(batch []report) {
 		// waiting for.
 		w.Notify()
 	}
+}
+
+// logged is the attempt log's record of r's attempt.
+func (r *report) logged() parley.Attempt {
+	a := parley.Attempt{
+		EventSeq:  r.ev.Seq,
+		Attempt:   r.attempt,
+		StartedAt: r.started,
+		Status:    r.ans.status,
+		Latency:   r.took,
+		Response:  r.ans.response,
+	}
+	if r.err != nil {
+		a.Error = r.err.Error()
+	}
+	return a
 }
 
 func (w *Worker) logFailure(r *report) {

@@ -173,8 +173,8 @@ func TestWorkerRetriesThenDelivers(t *testing.T) {
 	w.Start()
 
 	got := waitState(t, s, e.ID, parley.EventDelivered)
-	if got.Attempts != 1 {
-		t.Errorf("Attempts = %d, want 1 failed attempt recorded", got.Attempts)
+	if got.Attempts != 2 {
+		t.Errorf("Attempts = %d, want 2: the failed one and the one that delivered it", got.Attempts)
 	}
 	hits := rc.Hits()
 	if want := []int{1, 2}; !slices.Equal(attempts(hits), want) {

@@ -13,6 +13,12 @@ import (
 	"github.com/parley-im/parley/usersig"
 )
 
+// Authenticate checks r's query parameters and UserSig as every REST call
+// is checked: the App admin, signed with the app's key. A refusal is a
+// *parley.Error with Tencent's code. Endpoints served beside the REST API
+// (parley listen's stream) use it to hold their callers to the same rules.
+func (h *Handler) Authenticate(r *http.Request) error { return h.authenticate(r) }
+
 // authenticate checks the query parameters and the caller's UserSig, and
 // that the caller is the App admin.
 func (h *Handler) authenticate(r *http.Request) error {

@@ -98,6 +98,12 @@ type Config struct {
 	// Logger receives one debug line per request, a warning per failed
 	// request and the cause of every internal error. Nil discards.
 	Logger *slog.Logger
+	// Outbox serves parley's own parley_webhook commands (see
+	// webhookadmin.go). Nil leaves the service out: 60009.
+	Outbox Outbox
+	// OnEventsDue is called after replay_event or recover_events made
+	// events due, to wake the delivery worker. Nil calls nothing.
+	OnEventsDue func()
 }
 
 // Handler serves the REST API. It is safe for concurrent use.
@@ -111,6 +117,8 @@ type Handler struct {
 	log          *slog.Logger
 	sigs         *sigCache
 	routes       map[string]route
+	outbox       Outbox
+	onEventsDue  func()
 }
 
 // route is one service/command.
@@ -167,6 +175,8 @@ func New(cfg Config) (*Handler, error) {
 		maxBodyBytes: cfg.MaxBodyBytes,
 		now:          cfg.Now,
 		log:          cfg.Logger,
+		outbox:       cfg.Outbox,
+		onEventsDue:  cfg.OnEventsDue,
 	}
 	if h.maxBodyBytes == 0 {
 		h.maxBodyBytes = DefaultMaxBodyBytes
@@ -227,6 +237,11 @@ func (h *Handler) buildRoutes() map[string]route {
 		"openim_msg_ext_http_svc/get_key_values":       extension((*Handler).getKeyValues),
 		"openim_msg_ext_http_svc/group_set_key_values": extension((*Handler).groupSetKeyValues),
 		"openim_msg_ext_http_svc/group_get_key_values": extension((*Handler).groupGetKeyValues),
+
+		"parley_webhook/list_events":    h.webhookRoute((*Handler).listEvents),
+		"parley_webhook/get_event":      h.webhookRoute((*Handler).getEvent),
+		"parley_webhook/replay_event":   h.webhookRoute((*Handler).replayEvent),
+		"parley_webhook/recover_events": h.webhookRoute((*Handler).recoverEvents),
 	}
 }
 

@@ -424,6 +424,10 @@ func (s *Server) build(ctx context.Context) error {
 		cfg.CallbackEnabled = func(command string) bool { return enabled[command] }
 		cfg.OnEvents = s.worker.Notify
 	}
+	listen, err := s.buildListen(&cfg)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	engine, err := chat.New(cfg)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -435,10 +439,15 @@ func (s *Server) build(ctx context.Context) error {
 		Admin:     s.app.Admin,
 		Now:       o.Now,
 		Logger:    o.Logger,
+
+		Outbox:      s.store,
+		OnEventsDue: s.notifyWorker,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	listen.auth = api
+
 	s.ws, err = ws.New(ws.Config{
 		Engine:            engine,
 		Hub:               s.hub,
@@ -471,6 +480,9 @@ func (s *Server) build(ctx context.Context) error {
 		case r.URL.Path == "/metrics":
 			metricsHandler.ServeHTTP(w, r)
 			return
+		case r.URL.Path == ListenPath:
+			listen.ServeHTTP(w, r)
+			return
 		case r.URL.Path == WSPath:
 			s.ws.ServeHTTP(w, r)
 			return
@@ -490,6 +502,7 @@ func (s *Server) build(ctx context.Context) error {
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
+	s.http.RegisterOnShutdown(listen.Close)
 	return nil
 }
 

@@ -64,7 +64,9 @@
 // add a hook from.
 //
 // Every statement is prepared once, on the connection that runs it: the
-// writer's on the write connection at Open, the readers' on the pool.
+// writer's on the write connection at Open, the readers' on the pool. The
+// one exception is EventList's, written per call from its filters: an
+// operator's listing, not a busy path.
 //
 // # Lifecycle
 //
@@ -121,6 +123,16 @@
 //     own cue to claim again. The walk goes in due order and stops at the
 //     first such event; when every head is leased it reads the whole
 //     backlog, as a claim does.
+//   - Replay and recovery change an event's state, due time and (for a
+//     delivered event replayed) LastError, never its Seq: a replayed
+//     event is again the first pending event of its conversation, so
+//     claims take it before the later ones, which wait for it as for any
+//     earlier event. Recovery reads only the partial indexes of dead and
+//     pending events, so it costs the writer the size of those, not of
+//     the history.
+//   - The attempt log is keyed by (event seq, attempt, started at), so an
+//     event's attempts are adjacent and in order, and AttemptInsert
+//     writes a whole flush of attempts in one statement.
 //   - A group's MsgSeq is taken from groups.next_msg_seq by one
 //     UPDATE ... RETURNING that also advances it, in the same transaction
 //     as the message's insert. fns run one at a time on the writer, so

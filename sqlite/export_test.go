@@ -29,3 +29,16 @@ var HotQueries = map[string]string{
 	"GroupIDsByMember":         sqlGroupIDsByMember,
 	"GroupMemberMarkRead":      sqlGroupMemberMarkRead,
 }
+
+// AdminQueries are the statements of the attempt log and of the outbox's
+// admin side, by name, for their query-plan test.
+var AdminQueries = map[string]string{
+	"AttemptList":        sqlAttemptList,
+	"EventMarkDelivered": sqlEventMarkDelivered,
+	"EventReplay":        sqlEventReplay,
+	"EventRecoverDead":   sqlEventRecoverDead,
+	"EventRecoverFailed": sqlEventRecoverFailed,
+}
+
+// EventListQuery is the statement EventList runs for p, and its arguments.
+var EventListQuery = eventListQuery

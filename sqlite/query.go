@@ -80,10 +80,6 @@ const (
 		WHERE state = 'pending'`
 
 	sqlEventGet = `SELECT ` + eventColumns + ` FROM events WHERE id = ?`
-
-	sqlEventList = `SELECT ` + eventColumns + ` FROM events
-		WHERE seq > ?1 AND (?2 = '' OR state = ?2) AND (?3 = '' OR command = ?3)
-		ORDER BY seq LIMIT ?4`
 )
 
 const (
@@ -141,7 +137,8 @@ const (
 		RETURNING ` + eventColumns
 
 	// ?2 is a JSON array of IDs: one statement for a whole batch.
-	sqlEventMarkDelivered = `UPDATE events SET state = 'delivered', delivered_at = ?1, lease_until = 0
+	sqlEventMarkDelivered = `UPDATE events SET state = 'delivered', delivered_at = ?1, lease_until = 0,
+			attempts = attempts + 1
 		WHERE id IN (SELECT value FROM json_each(?2))`
 	sqlEventRetry = `UPDATE events SET attempts = ?, next_attempt_at = ?, last_error = ?, lease_until = 0
 		WHERE id = ?`
@@ -187,7 +184,11 @@ func closeAll(stmts ...*sql.Stmt) error {
 type readStmts struct {
 	accountGetStmt, messageGetDuplicateStmt, messageGetByKeyStmt, messageGetByOddKeyStmt,
 	messageListStmt, conversationGetStmt, conversationUnreadTotalStmt, eventNextDueStmt,
-	eventStatsStmt, eventGetStmt, eventListStmt *sql.Stmt
+	eventStatsStmt, eventGetStmt, attemptListStmt *sql.Stmt
+
+	// conn runs the statements written per call (eventListQuery): the
+	// pool, or the write connection.
+	conn queryer
 
 	groupGetStmt, groupGetManyStmt, groupMemberGetStmt, groupMemberListIDsStmt, groupMemberListPageStmt,
 	groupMessageGetStmt, groupMessageGetDuplicateStmt, groupMessageListStmt *sql.Stmt
@@ -214,7 +215,7 @@ func (r *readStmts) defs() []stmtDef {
 		{&r.eventNextDueStmt, sqlEventNextDue},
 		{&r.eventStatsStmt, sqlEventStats},
 		{&r.eventGetStmt, sqlEventGet},
-		{&r.eventListStmt, sqlEventList},
+		{&r.attemptListStmt, sqlAttemptList},
 		{&r.groupGetStmt, sqlGroupGet},
 		{&r.groupGetManyStmt, sqlGroupGetMany},
 		{&r.groupMemberGetStmt, sqlGroupMemberGet},
@@ -250,6 +251,9 @@ type writeStmts struct {
 	eventInsert, eventClaimDue, eventRelease, eventMarkDelivered, eventRetry, eventMarkDead,
 	eventReleaseLeases *sql.Stmt
 
+	attemptInsert                                     [len(attemptInsertRows)]*sql.Stmt
+	eventReplay, eventRecoverDead, eventRecoverFailed *sql.Stmt
+
 	groupInsert, groupExists, groupDelete, groupMemberDeleteAll, groupMessageDeleteAll,
 	extensionKVDeleteRange, extensionStateDeleteRange, groupAddMemberCount, groupMemberInsert,
 	groupMemberDelete, groupMemberTouch, groupTakeMsgSeq, groupMessageInsert, groupMessageRecall *sql.Stmt
@@ -284,6 +288,13 @@ func (w *writeStmts) defs() []stmtDef {
 		stmtDef{&w.eventMarkDead, sqlEventMarkDead},
 		stmtDef{&w.eventReleaseLeases, sqlEventReleaseLeases},
 		stmtDef{&w.eventRelease, sqlEventRelease},
+		stmtDef{&w.attemptInsert[0], sqlAttemptInsert(attemptInsertRows[0])},
+		stmtDef{&w.attemptInsert[1], sqlAttemptInsert(attemptInsertRows[1])},
+		stmtDef{&w.attemptInsert[2], sqlAttemptInsert(attemptInsertRows[2])},
+		stmtDef{&w.attemptInsert[3], sqlAttemptInsert(attemptInsertRows[3])},
+		stmtDef{&w.eventReplay, sqlEventReplay},
+		stmtDef{&w.eventRecoverDead, sqlEventRecoverDead},
+		stmtDef{&w.eventRecoverFailed, sqlEventRecoverFailed},
 		stmtDef{&w.groupInsert, sqlGroupInsert},
 		stmtDef{&w.groupExists, sqlGroupExists},
 		stmtDef{&w.groupDelete, sqlGroupDelete},
@@ -540,18 +551,6 @@ func (r *readStmts) eventStats(ctx context.Context) (parley.EventStats, error) {
 func (r *readStmts) eventGet(ctx context.Context, id string) (*parley.Event, error) {
 	e, err := scanEvent(r.eventGetStmt.QueryRowContext(ctx, id))
 	return e, notFound(err)
-}
-
-func (r *readStmts) eventList(ctx context.Context, p parley.EventListParams) ([]*parley.Event, error) {
-	limit := p.Limit
-	if limit == 0 {
-		limit = 100
-	}
-	rows, err := r.eventListStmt.QueryContext(ctx, p.AfterSeq, string(p.State), p.Command, int64(limit))
-	if err != nil {
-		return nil, err
-	}
-	return collectEvents(rows)
 }
 
 func collectEvents(rows *sql.Rows) ([]*parley.Event, error) {

@@ -272,6 +272,39 @@ CREATE TABLE changes (
 -- every read mark, which would move the entry each time.
 CREATE INDEX group_members_of_user ON group_members (user_id, group_id);
 `,
+	// 5: the attempt log, and the indexes the admin listing and recovery
+	// of events need.
+	`
+-- One row per HTTP attempt of the delivery worker, written in the
+-- transaction that records the attempt's outcome. event_seq is the
+-- event's seq, an integer, not its 30-byte id: the row is written for
+-- every delivery, so it is kept small, and WITHOUT ROWID makes the key
+-- the table, one B-tree per insert. Attempts are inserted in about seq
+-- order (retries of older events aside), at the right edge of the tree,
+-- and an event's attempts are adjacent. started_at (Unix ms) is in the
+-- key only so that the same attempt number made twice (a lease that ran
+-- out while the first was still in flight) keeps both rows. Whatever
+-- deletes an event one day must delete its attempts with it.
+CREATE TABLE attempts (
+	event_seq  INTEGER NOT NULL,
+	attempt    INTEGER NOT NULL,
+	started_at INTEGER NOT NULL,
+	status     INTEGER NOT NULL, -- HTTP status; 0 when no answer came
+	latency_us INTEGER NOT NULL,
+	response   TEXT NOT NULL,    -- parley.Attempt.Response: at most the first 1 KiB
+	error      TEXT NOT NULL,    -- '' when the attempt delivered the event
+	PRIMARY KEY (event_seq, attempt, started_at)
+) WITHOUT ROWID;
+
+-- Listing events of a time range. Every event has an entry, but
+-- created_at grows with seq, so each insert lands at the right edge: in a
+-- group commit, about one more page written, not one per event.
+CREATE INDEX events_created ON events (created_at);
+-- Dead events by creation time, for listing them and for recovering
+-- those of a time range on the writer without reading the history. Only
+-- dead-lettering and replay touch it.
+CREATE INDEX events_dead ON events (created_at) WHERE state = 'dead';
+`,
 }
 
 // migrate brings the schema to len(migrations), one transaction a step.

@@ -210,6 +210,7 @@ func (db *DB) open(ctx context.Context, cfg Config) error {
 	if db.w, err = prepareWrite(ctx, db.wc); err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
 	}
+	db.w.conn = db.wc
 
 	// The read pool. query_only makes a write through it an error rather
 	// than a second writer contending for the lock.
@@ -224,6 +225,7 @@ func (db *DB) open(ctx context.Context, cfg Config) error {
 	if db.r, err = prepareRead(ctx, db.rdb.PrepareContext); err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
 	}
+	db.r.conn = db.rdb
 	return nil
 }
 

@@ -263,6 +263,7 @@ func testEventMarkDelivered(t *testing.T, q parley.Querier) {
 		want := *e
 		want.State = parley.EventDelivered
 		want.DeliveredAt = at
+		want.Attempts = 1 // the attempt that delivered it counts
 		assertEvent(t, getEvent(t, q, e.ID), &want)
 	}
 	assertEvent(t, getEvent(t, q, e2.ID), e2)

@@ -80,6 +80,7 @@ func querierTests() []querierTest {
 	all = append(all, groupMessageTests()...)
 	all = append(all, extensionTests()...)
 	all = append(all, eventTests()...)
+	all = append(all, attemptTests()...)
 	all = append(all, changeTests()...)
 	return all
 }

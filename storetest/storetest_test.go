@@ -42,7 +42,7 @@ type mutant struct {
 }
 
 func mutants() []mutant {
-	return []mutant{
+	return append([]mutant{
 		{"MessageListOldestFirst", func(s parley.Store) parley.Store { return listOldestFirst{s} },
 			"Direct/MessageList", []string{"Direct/MessageList/OrderAndVisibility"}},
 		{"MessageListIgnoresCursor", func(s parley.Store) parley.Store { return listIgnoresCursor{s} },
@@ -155,7 +155,7 @@ func mutants() []mutant {
 			}},
 		{"StoreIsCommitHooker", func(s parley.Store) parley.Store { return storeHooks{s} },
 			"Tx/StoreIsNotCommitHooker", []string{"Tx/StoreIsNotCommitHooker"}},
-	}
+	}, attemptMutants()...)
 }
 
 // TestSuiteCatchesBugs proves the suite's tests can fail: each mutant runs

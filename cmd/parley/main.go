@@ -2,8 +2,9 @@
 //
 //	parley serve      run the server (see parley serve --help)
 //	parley usersig    print a UserSig for a user of the app
-//	parley bench      measure sendmsg throughput and webhook lag
-//	parley webhooks   webhook tools: trigger sends a sample event
+//	parley bench      measure REST and webhook throughput, WebSocket delivery latency, memory per connection
+//	parley webhooks   webhook tools: ls, show, replay, recover, trigger
+//	parley listen     stream webhooks from a running parley to a local URL
 //	parley version    print the version
 //
 // This is the only package that reads flags, the environment and config
@@ -49,8 +50,10 @@ Usage:
 
   parley serve [flags]          run the server
   parley usersig --user USERID  print a UserSig for USERID
-  parley bench [flags]          measure sendmsg throughput and webhook lag
+  parley bench [flags]          measure throughput, webhook lag, WebSocket latency and memory
+  parley webhooks ls [flags]    list webhook events (show ID, replay ID, recover --since T)
   parley webhooks trigger CMD   send a sample CMD webhook to the callback URL
+  parley listen [flags]         print webhooks as they happen, forwarded to a local URL
   parley version                print the version
   parley help [COMMAND]         show help for a command
 
@@ -74,6 +77,8 @@ func run(ctx context.Context, args []string, env lookupEnv, stdout, stderr io.Wr
 		err = runBench(ctx, rest, stdout, stderr)
 	case "webhooks":
 		err = runWebhooks(ctx, rest, env, stdout, stderr)
+	case "listen":
+		err = runListen(ctx, rest, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 	case "help", "-h", "-help", "--help":

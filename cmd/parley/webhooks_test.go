@@ -7,10 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -410,4 +413,304 @@ func TestWebhooksUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The admin subcommands against a real server and a real receiver.
+
+func runWebhooksCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), append([]string{"webhooks"}, args...), triggerEnv(nil), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// adminRun runs an admin subcommand against s and fails the test unless
+// it succeeds.
+func adminRun(t *testing.T, s *parleytest.Server, args ...string) string {
+	t.Helper()
+	args = append(args, "--url", s.URL(), "--data", s.DataDir())
+	code, stdout, stderr := runWebhooksCmd(t, args...)
+	if code != 0 {
+		t.Fatalf("parley webhooks %s: exit status %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, stdout, stderr)
+	}
+	return stdout
+}
+
+// adminSend sends a text alice → bob and returns the event it recorded,
+// once the worker has given up on it or delivered it.
+func adminSend(t *testing.T, s *parleytest.Server, random int, text string, want parley.EventState) *parley.Event {
+	t.Helper()
+	before, err := s.Store().EventList(context.Background(), parley.EventListParams{Newest: true, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parleytest.OK(t, s.Post(t, "openim", "sendmsg", map[string]any{
+		"From_Account": "alice", "To_Account": "bob", "MsgRandom": random,
+		"MsgBody": []map[string]any{{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": text}}},
+	}))
+	var after int64
+	if len(before) > 0 {
+		after = before[0].Seq
+	}
+	evs, err := s.Store().EventList(context.Background(), parley.EventListParams{AfterSeq: after})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events after sendmsg = %d, %v; want 1", len(evs), err)
+	}
+	return waitEventState(t, s, evs[0].ID, want)
+}
+
+func waitEventState(t *testing.T, s *parleytest.Server, id string, want parley.EventState) *parley.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		e, err := s.Store().EventGet(context.Background(), id)
+		if err != nil {
+			t.Fatalf("EventGet(%s): %v", id, err)
+		}
+		if e.State == want {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %s is %s after 10s, want %s", id, e.State, want)
+		}
+		<-tick.C
+	}
+}
+
+// requestsOf counts the webhook requests that carried event id.
+func requestsOf(rcv *parleytest.Receiver, id string) int {
+	n := 0
+	for _, r := range rcv.Requests() {
+		if r.Header.Get("X-Parley-Event-Id") == id {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWebhooksAdminEndToEnd: a receiver that fails every webhook, so each
+// event is dead after one attempt (no retries); ls and show print them with
+// their attempts; replay of a dead event delivers it once the receiver is
+// back; recover --since 1h brings back every dead event of the last hour
+// and none older.
+func TestWebhooksAdminEndToEnd(t *testing.T) {
+	rcv := parleytest.NewReceiver(t)
+	rcv.SetReply(http.StatusInternalServerError, `{"error":"boom"}`)
+	clock := parleytest.NewClock(time.Now().Add(-2 * time.Hour))
+	s := parleytest.Start(t, server.Options{
+		CallbackURL:      rcv.URL + "/hook",
+		CallbackCommands: []string{parley.CommandC2CAfterSendMsg},
+		RetrySchedule:    []time.Duration{},
+		BreakerThreshold: -1,
+		Now:              clock.Now,
+		Logger:           slog.New(slog.DiscardHandler),
+	})
+	for _, id := range []string{"alice", "bob"} {
+		parleytest.OK(t, s.Post(t, "im_open_login_svc", "account_import", map[string]any{"UserID": id}))
+	}
+	old1 := adminSend(t, s, 1, "two hours ago", parley.EventDead)
+	old2 := adminSend(t, s, 2, "also two hours ago", parley.EventDead)
+	clock.Set(time.Now())
+	new1 := adminSend(t, s, 3, "just now", parley.EventDead)
+	new2 := adminSend(t, s, 4, "just now too", parley.EventDead)
+
+	// ls: newest first, one row each.
+	out := adminRun(t, s, "ls")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "CREATED") || !strings.Contains(lines[0], "LAST ERROR") {
+		t.Fatalf("ls printed:\n%s\nwant a header and 4 rows", out)
+	}
+	for i, e := range []*parley.Event{new2, new1, old2, old1} {
+		row := lines[i+1]
+		for _, want := range []string{timeText(e.CreatedAt.Unix()), e.ID, parley.CommandC2CAfterSendMsg, "c2c:alice,bob", " dead ", " 1 ", "callback answered HTTP 500"} {
+			if !strings.Contains(row, want) {
+				t.Errorf("ls row %d %q does not contain %q", i+1, row, want)
+			}
+		}
+	}
+	out = adminRun(t, s, "ls", "--state", "dead", "--since", "1h")
+	if !strings.Contains(out, new1.ID) || !strings.Contains(out, new2.ID) || strings.Contains(out, old1.ID) || strings.Contains(out, old2.ID) {
+		t.Errorf("ls --state dead --since 1h printed:\n%s\nwant the two new events only", out)
+	}
+	if out = adminRun(t, s, "ls", "--state", "delivered"); strings.TrimSpace(out) != "no events" {
+		t.Errorf("ls --state delivered printed %q, want no events", out)
+	}
+	// Pages.
+	out = adminRun(t, s, "ls", "--limit", "3")
+	last := strings.Split(strings.TrimSpace(out), "\n")
+	cursor, ok := strings.CutPrefix(last[len(last)-1], "more: add --cursor ")
+	if !ok || strings.Contains(out, old1.ID) {
+		t.Fatalf("ls --limit 3 printed:\n%s\nwant 3 rows and a cursor line", out)
+	}
+	cursor = strings.TrimSuffix(cursor, " for the next page")
+	out = adminRun(t, s, "ls", "--limit", "3", "--cursor", cursor)
+	if !strings.Contains(out, old1.ID) || strings.Contains(out, old2.ID) || strings.Contains(out, "more:") {
+		t.Errorf("ls --cursor %s printed:\n%s\nwant only the oldest event", cursor, out)
+	}
+
+	// show: the event, its body pretty-printed, its attempt.
+	out = adminRun(t, s, "show", old1.ID)
+	for _, want := range []string{
+		old1.ID, "dead after 1 attempt\n", "c2c:alice,bob", "ClientIP 127.0.0.1, OptPlatform RESTAPI",
+		"body:\n  {\n    \"CallbackCommand\": \"C2C.CallbackAfterSendMsg\",\n", `"Text": "two hours ago"`,
+		"#1", "HTTP 500", "callback answered HTTP 500",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show printed:\n%s\nwant it to contain %q", out, want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^  #1 +[-0-9]+ [:0-9]+ +HTTP 500 +[0-9.]+(µs|ms|s) +callback answered HTTP 500`).MatchString(out) {
+		t.Errorf("show printed:\n%s\nwant attempt #1 with its time, status, latency and error", out)
+	}
+	if !regexp.MustCompile(`(?m)^ +answer: +\{"error":"boom"\}$`).MatchString(out) {
+		t.Errorf("show printed:\n%s\nwant the attempt's answer on a line of its own", out)
+	}
+
+	// replay: the receiver is back, and the dead event is delivered.
+	rcv.SetReply(http.StatusOK, parleytest.OKReply)
+	out = adminRun(t, s, "replay", old1.ID)
+	if !strings.Contains(out, "replayed "+old1.ID+": pending") || !strings.Contains(out, "next attempt is #2") {
+		t.Errorf("replay printed %q", out)
+	}
+	waitEventState(t, s, old1.ID, parley.EventDelivered)
+	if n := requestsOf(rcv, old1.ID); n != 2 {
+		t.Errorf("the receiver got %s %d times, want 2: the failed attempt and the replay", old1.ID, n)
+	}
+	out = adminRun(t, s, "show", old1.ID)
+	for _, want := range []string{"delivered after 2 attempts", "#2", "HTTP 200", `"ActionStatus":"OK"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show after the replay printed:\n%s\nwant it to contain %q", out, want)
+		}
+	}
+
+	// recover --since 1h: the two new dead events, not the old one.
+	out = adminRun(t, s, "recover", "--since", "1h")
+	if !strings.HasPrefix(out, "recovered 2 events created since ") {
+		t.Errorf("recover printed %q, want 2 events recovered", out)
+	}
+	for _, e := range []*parley.Event{new1, new2} {
+		waitEventState(t, s, e.ID, parley.EventDelivered)
+		if n := requestsOf(rcv, e.ID); n != 2 {
+			t.Errorf("the receiver got %s %d times, want 2", e.ID, n)
+		}
+	}
+	if got := waitEventState(t, s, old2.ID, parley.EventDead); requestsOf(rcv, old2.ID) != 1 || got.Attempts != 1 {
+		t.Errorf("the older dead event was sent %d times, has %d attempts: want it left alone", requestsOf(rcv, old2.ID), got.Attempts)
+	}
+
+	// An unknown event is an error naming it, with parley's code.
+	code, stdout, stderr := runWebhooksCmd(t, "show", "evt_nothing", "--url", s.URL(), "--data", s.DataDir())
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "190001") || !strings.Contains(stderr, "evt_nothing") {
+		t.Errorf("show of an unknown event: exit %d, stdout %q, stderr %q; want 1 and 190001 naming it", code, stdout, stderr)
+	}
+}
+
+func TestWebhooksAdminUsage(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := server.LoadOrCreateApp(dir); err != nil {
+		t.Fatal(err)
+	}
+	down := "http://127.0.0.1:1"
+	tests := []struct {
+		args       []string
+		code       int
+		wantStderr string
+	}{
+		{[]string{"ls", "--help"}, 0, "Usage: parley webhooks ls"},
+		{[]string{"ls", "--state", "lost"}, 2, "want pending, failed, delivered or dead"},
+		{[]string{"ls", "--command", parley.CommandC2CBeforeSendMsg}, 2, "before-send callback"},
+		{[]string{"ls", "--command", "C2C.Nope"}, 2, "unknown callback command"},
+		{[]string{"ls", "--limit", "0"}, 2, "--limit 0: want 1 to 100"},
+		{[]string{"ls", "--limit", "101"}, 2, "--limit 101"},
+		{[]string{"ls", "--since", "yesterday"}, 2, "want a duration back from now"},
+		{[]string{"ls", "--since", "1h", "--until", "2h"}, 2, "is before --since"},
+		{[]string{"ls", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"ls", "--url", "ftp://x"}, 2, "want http://HOST:PORT"},
+		{[]string{"ls", "--data", "EMPTY"}, 1, "no app in"},
+		{[]string{"ls", "--url", down, "--data", dir}, 1, "cannot reach parley at " + down},
+		{[]string{"show", "--help"}, 0, "Usage: parley webhooks show"},
+		{[]string{"show", "--data", dir}, 2, "no EVENT_ID given"},
+		{[]string{"show", "evt_a", "evt_b", "--data", dir}, 2, `unexpected argument "evt_b"`},
+		{[]string{"replay", "--data", dir}, 2, "no EVENT_ID given"},
+		{[]string{"replay", "evt_a", "--url", down, "--data", dir}, 1, "cannot reach parley"},
+		{[]string{"recover", "--data", dir}, 2, "--since is required"},
+		{[]string{"recover", "--since", "-1h"}, 2, "want a positive duration"},
+		{[]string{"recover", "--since", "1h", "--until", "2h"}, 2, "is before --since"},
+		{[]string{"recover", "--since", "1h", "x"}, 2, `unexpected argument "x"`},
+		{[]string{"help"}, 0, "recover --since T"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			args := slices.Clone(tt.args)
+			for i, a := range args {
+				if a == "EMPTY" {
+					args[i] = t.TempDir()
+				}
+			}
+			code, stdout, stderr := runWebhooksCmd(t, args...)
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d; stderr %s", code, tt.code, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr %q does not contain %q", stderr, tt.wantStderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+		})
+	}
+}
+
+func TestParseTimeArg(t *testing.T) {
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+	}{
+		{"1h", now.Add(-time.Hour)},
+		{" 90m ", now.Add(-90 * time.Minute)},
+		{"2026-01-02T03:04:05Z", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"2026-01-02T03:04:05+02:00", time.Date(2026, 1, 2, 1, 4, 5, 0, time.UTC)},
+		{"2026-01-02", time.Date(2026, 1, 2, 0, 0, 0, 0, time.Local)},
+		{"1750000000", time.Unix(1750000000, 0)},
+		{"0", time.Unix(0, 0)},
+	}
+	for _, tt := range tests {
+		got, err := parseTimeArg(tt.in, now)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("parseTimeArg(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "0s", "-1h", "yesterday", "2026-13-01", "-5", "99999999999999999999", "1h ago"} {
+		if got, err := parseTimeArg(bad, now); err == nil {
+			t.Errorf("parseTimeArg(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func FuzzParseTimeArg(f *testing.F) {
+	for _, s := range []string{"1h", "90m", "2026-01-02T03:04:05Z", "2026-01-02", "1750000000", "0", "-1h", "", "1e9"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseTimeArg(s, now)
+		if err != nil {
+			return
+		}
+		if got.IsZero() {
+			t.Fatalf("parseTimeArg(%q) = the zero time without an error", s)
+		}
+		// Whatever it accepts, the API can take as Unix seconds.
+		if sec := got.Unix(); sec >= math.MaxInt64/1000 || sec <= math.MinInt64/1000 {
+			t.Fatalf("parseTimeArg(%q) = %v, out of the millisecond range", s, got)
+		}
+		// Digits alone are Unix seconds; other durations count back.
+		trimmed := strings.TrimSpace(s)
+		if d, derr := time.ParseDuration(trimmed); derr == nil && strings.Trim(trimmed, "0123456789") != "" && !got.Equal(now.Add(-d)) {
+			t.Fatalf("parseTimeArg(%q) = %v, want now less the duration, %v", s, got, now.Add(-d))
+		}
+	})
 }
