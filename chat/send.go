@@ -179,6 +179,7 @@ func (e *Engine) commitSend(ctx context.Context, m *parley.Message, checkAccount
 	var refused error
 	events := 0
 	ps := e.newPushes()
+	data := c2cMessageData(m)
 	err := e.store.InTx(ctx, func(tx parley.Querier) error {
 		orig, refused, events = nil, nil, 0
 		ps.reset()
@@ -205,7 +206,7 @@ func (e *Engine) commitSend(ctx context.Context, m *parley.Message, checkAccount
 		if known {
 			return errDuplicateGone
 		}
-		unread, err := e.deliver(ctx, tx, m, origin, ps, now)
+		unread, err := e.deliver(ctx, tx, m, data, origin, ps, now)
 		if err != nil {
 			return err
 		}
@@ -334,10 +335,14 @@ func (e *Engine) BatchSendC2C(ctx context.Context, p BatchSendParams) (BatchSend
 	}
 	now := e.now()
 	ps := e.newPushes()
+	data := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		data[i] = c2cMessageData(m)
+	}
 	err = e.store.InTx(ctx, func(tx parley.Querier) error {
 		ps.reset()
-		for _, m := range msgs {
-			if _, err := e.deliver(ctx, tx, m, parley.Origin{}, ps, now); err != nil {
+		for i, m := range msgs {
+			if _, err := e.deliver(ctx, tx, m, data[i], parley.Origin{}, ps, now); err != nil {
 				return err
 			}
 		}
@@ -421,16 +426,19 @@ func findDuplicate(ctx context.Context, q parley.Querier, key parley.MessageGetD
 //
 // It returns the recipient's unread total when it had to read it (to push
 // the new count), else -1.
-func (e *Engine) deliver(ctx context.Context, tx parley.Querier, m *parley.Message, origin parley.Origin, ps *pushes, now time.Time) (total int, err error) {
+//
+// data is c2cMessageData(m), built by the caller before the transaction:
+// it depends on m only, and the store's writer has better things to do.
+func (e *Engine) deliver(ctx context.Context, tx parley.Querier, m *parley.Message, data []byte, origin parley.Origin, ps *pushes, now time.Time) (total int, err error) {
 	conversation := parley.C2CConversation(m.From, m.To)
 	if m.OnlineOnly {
-		ps.add(tx, &parley.Change{Conversation: conversation, Kind: parley.ChangeMessage, Time: now.UnixMilli(), Data: c2cMessageData(m)}, c2cAudience(m, origin))
+		ps.add(tx, &parley.Change{Conversation: conversation, Kind: parley.ChangeMessage, Time: now.UnixMilli(), Data: data}, c2cAudience(m, origin))
 		return -1, nil
 	}
 	if err := tx.MessageInsert(ctx, m); err != nil {
 		return -1, fmt.Errorf("chat: store the message: %w", err)
 	}
-	c := &parley.Change{Conversation: conversation, Kind: parley.ChangeMessage, Time: now.UnixMilli(), Data: c2cMessageData(m)}
+	c := &parley.Change{Conversation: conversation, Kind: parley.ChangeMessage, Time: now.UnixMilli(), Data: data}
 	if m.SyncOtherMachine == parley.SyncNotToSender {
 		c.Except = m.From
 	}

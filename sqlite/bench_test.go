@@ -114,6 +114,13 @@ func BenchmarkInTxSerial(b *testing.B) {
 // event insert, while a delivery loop claims events and marks them
 // delivered, as the webhook worker does.
 func BenchmarkSendMsg(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { benchSendMsg(b, false) })
+	// With the message's change appended to its conversation's log, as
+	// chat does for every stored message.
+	b.Run("change-log", func(b *testing.B) { benchSendMsg(b, true) })
+}
+
+func benchSendMsg(b *testing.B, changeLog bool) {
 	db := open(b, sqlite.Config{})
 	ctx := context.Background()
 	stop := make(chan struct{})
@@ -159,6 +166,12 @@ func BenchmarkSendMsg(b *testing.B) {
 				if err := tx.MessageInsert(ctx, m); err != nil {
 					return err
 				}
+				if changeLog {
+					c := &parley.Change{Conversation: parley.C2CConversation(m.From, m.To), Kind: parley.ChangeMessage, Time: m.MsgTime, Data: changeData}
+					if err := tx.ChangeAppend(ctx, c); err != nil {
+						return err
+					}
+				}
 				if err := tx.ConversationAddUnread(ctx, parley.ConversationAddUnreadParams{Owner: m.To, Peer: m.From, Delta: 1}); err != nil {
 					return err
 				}
@@ -182,6 +195,9 @@ func BenchmarkSendMsg(b *testing.B) {
 	s := db.Stats()
 	b.ReportMetric(float64(s.Calls)/float64(s.Transactions), "calls/commit")
 }
+
+// changeData is a typical C2C message change: about 420 bytes.
+var changeData = []byte(`{"ConversationType":"C2C","From_Account":"user-0042","To_Account":"user-0017","MsgSeq":3970807875,"MsgRandom":1,"MsgTime":1795305203,"MsgKey":"3970807875_1_1795305203","MsgId":"804112218271802729-1795305203-1","MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello, this is a message of ordinary length"}}],"CloudCustomData":"","OnlineOnlyFlag":0,"SupportMessageExtension":0,"IsNeedReadReceipt":0}`)
 
 // BenchmarkClaimHeldBack is the delivery worker's idle round with a
 // backlog that cannot move: every conversation's first event is leased (in

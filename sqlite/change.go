@@ -25,7 +25,7 @@ const (
 	sqlChangeHead = `SELECT coalesce((SELECT seq FROM changes WHERE conv = ? ORDER BY seq DESC LIMIT 1), 0)`
 
 	// A user's C2C conversations and groups, each with the head of its
-	// change log: one seek in the changes key per conversation. The C2C key
+	// change log: one seek in the changes index per conversation. The C2C key
 	// is parley.C2CConversation built in SQL (min and max of two TEXT
 	// values compare byte by byte, as Go compares strings), so its head is
 	// found in the same statement. The group side is pinned to the index by

@@ -56,15 +56,15 @@ func TestQueryPlans(t *testing.T) {
 		{"ExtensionKVDeleteRange", []string{"SEARCH extension_kvs USING PRIMARY KEY (target>? AND target<?)"}, false},
 		// The newest change of the conversation, read backwards from the
 		// end of its range: no sort.
-		{"ChangeAppend", []string{"SEARCH changes USING PRIMARY KEY (conv=?)"}, false},
-		{"ChangeHead", []string{"SEARCH changes USING PRIMARY KEY (conv=?)"}, false},
-		{"ChangeList", []string{"SEARCH changes USING PRIMARY KEY (conv=? AND seq>?)"}, false},
-		{"ChangeDeleteAll", []string{"SEARCH changes USING PRIMARY KEY (conv=?)"}, false},
+		{"ChangeAppend", []string{"SEARCH changes USING COVERING INDEX changes_conv_seq (conv=?)"}, false},
+		{"ChangeHead", []string{"SEARCH changes USING COVERING INDEX changes_conv_seq (conv=?)"}, false},
+		{"ChangeList", []string{"SEARCH changes USING INDEX changes_conv_seq (conv=? AND seq>?)"}, false},
+		{"ChangeDeleteAll", []string{"SEARCH changes USING INDEX changes_conv_seq (conv=?)"}, false},
 		{"ConversationSummaryList", []string{
 			"SEARCH conversations USING PRIMARY KEY (owner=?)",
 			"SEARCH m USING INDEX group_members_of_user (user_id=?)",
 			"SEARCH g USING INDEX sqlite_autoindex_groups_1 (id=?)",
-			"SEARCH c USING PRIMARY KEY (conv=?)",
+			"SEARCH c USING COVERING INDEX changes_conv_seq (conv=?)",
 		}, true},
 		{"GroupIDsByMember", []string{"SEARCH group_members USING COVERING INDEX group_members_of_user (user_id=?)"}, false},
 		{"GroupMemberMarkRead", []string{

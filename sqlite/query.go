@@ -99,6 +99,8 @@ const (
 	sqlConversationAddUnread = `INSERT INTO conversations (owner, peer, read_time, unread) VALUES (?1, ?2, 0, max(?3, 0))
 		ON CONFLICT (owner, peer) DO UPDATE SET unread = max(unread + ?3, 0)`
 
+	sqlConversationEnsure = `INSERT OR IGNORE INTO conversations (owner, peer, read_time, unread) VALUES (?1, ?2, 0, 0)`
+
 	// One statement: move read_time forward and recount from the new
 	// read_time. In DO UPDATE every expression sees the row as it was, so
 	// the recount uses max(old, new) itself. ?1 owner, ?2 peer, ?3 read
@@ -247,7 +249,7 @@ func (r *readStmts) close() error {
 type writeStmts struct {
 	readStmts
 	accountInsert, accountUpdate, accountDelete, conversationDeleteByUser,
-	messageInsert, messageKeyInsert, messageRecall, conversationAddUnread, conversationMarkRead,
+	messageInsert, messageKeyInsert, messageRecall, conversationAddUnread, conversationEnsure, conversationMarkRead,
 	eventInsert, eventClaimDue, eventRelease, eventMarkDelivered, eventRetry, eventMarkDead,
 	eventReleaseLeases *sql.Stmt
 
@@ -280,6 +282,7 @@ func (w *writeStmts) defs() []stmtDef {
 		stmtDef{&w.messageKeyInsert, sqlMessageKeyInsert},
 		stmtDef{&w.messageRecall, sqlMessageRecall},
 		stmtDef{&w.conversationAddUnread, sqlConversationAddUnread},
+		stmtDef{&w.conversationEnsure, sqlConversationEnsure},
 		stmtDef{&w.conversationMarkRead, sqlConversationMarkRead},
 		stmtDef{&w.eventInsert, sqlEventInsert},
 		stmtDef{&w.eventClaimDue, sqlEventClaimDue},
@@ -709,6 +712,12 @@ func (t *tx) ConversationGet(ctx context.Context, owner, peer string) (parley.Co
 func (t *tx) ConversationAddUnread(ctx context.Context, p parley.ConversationAddUnreadParams) error {
 	if err := t.check(ctx); err != nil {
 		return err
+	}
+	if p.Delta == 0 {
+		// Only the row's existence is asked for. An upsert would rewrite
+		// a row that is there, dirtying its page: a WAL page per message
+		// at commit, for the sender's side of every conversation.
+		return t.db.w.exec(t.db.w.conversationEnsure, p.Owner, p.Peer)
 	}
 	return t.db.w.exec(t.db.w.conversationAddUnread, p.Owner, p.Peer, int64(p.Delta))
 }
