@@ -211,26 +211,26 @@ type groupReadData struct {
 	ReadMsgSeq       uint64 `json:"ReadMsgSeq"`
 }
 
-type unreadData struct {
-	Peer         string `json:"Peer_Account"`
-	UnreadMsgNum int    `json:"UnreadMsgNum"`
-	AllUnread    int    `json:"AllC2CUnreadMsgNum"`
-}
-
 // unreadChange tells owner its unread count with peer is now unread (and
-// total over all its C2C conversations). It is pushed, never logged.
-func unreadChange(owner, peer string, unread, total int, now time.Time) (*parley.Change, error) {
-	data, err := marshal(unreadData{Peer: peer, UnreadMsgNum: unread, AllUnread: total})
-	if err != nil {
-		return nil, err
-	}
+// total over all its C2C conversations). It is pushed, never logged. It is
+// built by hand, on the store's writer, for most messages;
+// TestChangeDataIsEncodingJSON holds it to encoding/json.
+func unreadChange(owner, peer string, unread, total int, now time.Time) *parley.Change {
+	b := make([]byte, 0, 64+len(peer))
+	b = append(b, `{"Peer_Account":`...)
+	b = jsonx.AppendString(b, peer)
+	b = append(b, `,"UnreadMsgNum":`...)
+	b = strconv.AppendInt(b, int64(unread), 10)
+	b = append(b, `,"AllC2CUnreadMsgNum":`...)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, '}')
 	return &parley.Change{
 		Conversation: parley.C2CConversation(owner, peer),
 		Kind:         parley.ChangeUnread,
 		Only:         owner,
 		Time:         now.UnixMilli(),
-		Data:         data,
-	}, nil
+		Data:         b,
+	}
 }
 
 // c2cAudience is who is pushed a C2C message: the recipient, and the

@@ -551,6 +551,28 @@ func TestChangeDataIsEncodingJSON(t *testing.T) {
 	if got := msgs[0].Change.Data; !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
 		t.Errorf("data\n got %s\nwant %s", got, want.Bytes())
 	}
+
+	// The unread count pushed to the recipient, hand-built too.
+	e.send(t, chat.SendParams{From: "al\"ice", To: "bob<>", MsgRandom: 7, Body: textBody("again")})
+	unread := pub.changes(parley.ChangeUnread)
+	if len(unread) != 1 {
+		t.Fatalf("unread pushes %+v", unread)
+	}
+	var u struct {
+		Peer         string `json:"Peer_Account"`
+		UnreadMsgNum int
+		AllUnread    int `json:"AllC2CUnreadMsgNum"`
+	}
+	if err := json.Unmarshal(unread[0].Change.Data, &u); err != nil {
+		t.Fatal(err)
+	}
+	want.Reset()
+	if err := enc.Encode(u); err != nil {
+		t.Fatal(err)
+	}
+	if got := unread[0].Change.Data; !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) || u.UnreadMsgNum != 2 || u.Peer != "al\"ice" {
+		t.Errorf("unread data\n got %s\nwant %s", got, want.Bytes())
+	}
 }
 
 // A page of Sync stops at MaxSyncBytes of data, whatever its Limit, so a

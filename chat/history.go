@@ -186,11 +186,7 @@ func (e *Engine) Recall(ctx context.Context, p RecallParams) error {
 					if total, err = tx.ConversationUnreadTotal(ctx, m.To); err != nil {
 						return fmt.Errorf("chat: count unread: %w", err)
 					}
-					uc, err := unreadChange(m.To, m.From, max(conv.Unread-1, 0), total, now)
-					if err != nil {
-						return err
-					}
-					ps.add(tx, uc, parley.Audience{Users: []string{m.To}})
+					ps.add(tx, unreadChange(m.To, m.From, max(conv.Unread-1, 0), total, now), parley.Audience{Users: []string{m.To}})
 				}
 			}
 		}

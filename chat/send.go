@@ -472,11 +472,7 @@ func (e *Engine) deliver(ctx context.Context, tx parley.Querier, m *parley.Messa
 	if err != nil {
 		return -1, fmt.Errorf("chat: count unread: %w", err)
 	}
-	uc, err := unreadChange(m.To, m.From, unread, total, now)
-	if err != nil {
-		return -1, err
-	}
-	ps.add(tx, uc, parley.Audience{Users: []string{m.To}})
+	ps.add(tx, unreadChange(m.To, m.From, unread, total, now), parley.Audience{Users: []string{m.To}})
 	return total, nil
 }
 
